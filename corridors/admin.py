@@ -1,0 +1,276 @@
+"""Corridors, their windows and schedules, departures, arrivals and flags in the admin."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from corridors import services
+from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
+from corridors.schedule import MAX_DAYS
+from tracker import permissions
+from tracker.admin import FigureAdmin, RoleAdmin
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+
+class CoordinatorAdmin(RoleAdmin):
+    """Anyone on the staff may look; coordinators manage."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_places(request.user)
+
+
+class WaypointInline(admin.TabularInline):
+    model = CorridorWaypoint
+    fields = ("position", "site")
+    autocomplete_fields = ("site",)
+    extra = 0
+    verbose_name_plural = _("waypoints (in order, between origin and destination)")
+
+    has_add_permission = CoordinatorAdmin.has_add_permission
+    has_change_permission = CoordinatorAdmin.has_change_permission
+    has_delete_permission = CoordinatorAdmin.has_delete_permission
+
+
+class WindowFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        """Windows entered together must not overlap each other (the model checks those already saved)."""
+        super().clean()
+        live = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and not form.cleaned_data.get("cancelled")
+        ]
+        live.sort(key=lambda data: data["starts_at"])
+        for earlier, later in pairwise(live):
+            if later["starts_at"] < earlier["ends_at"]:
+                raise ValidationError(_("Two of these windows overlap: a corridor's live windows may not."))
+
+
+class WindowInline(admin.TabularInline):
+    model = CorridorWindow
+    formset = WindowFormSet
+    fields = ("starts_at", "ends_at", "local_times", "cancelled")
+    readonly_fields = ("local_times",)
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = _("windows (times in UTC; local times at the origin beside them)")
+
+    has_add_permission = CoordinatorAdmin.has_add_permission
+    has_change_permission = CoordinatorAdmin.has_change_permission
+    has_delete_permission = CoordinatorAdmin.has_delete_permission
+
+    @admin.display(description=_("local time at the origin"))
+    def local_times(self, window: CorridorWindow) -> str:
+        if window.pk is None:
+            return "—"
+        start, end = window.local_starts_at(), window.local_ends_at()
+        return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} {start:%Z}"
+
+
+class ScheduleForm(forms.Form):
+    local_start = forms.TimeField(label=_("opens at (local)"), widget=forms.TimeInput(attrs={"type": "time"}))
+    local_end = forms.TimeField(
+        label=_("closes at (local)"),
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text=_("At or before the opening time: the window runs past midnight into the next day."),
+    )
+    first_date = forms.DateField(label=_("first day"), widget=forms.DateInput(attrs={"type": "date"}))
+    days = forms.IntegerField(label=_("number of days"), min_value=1, max_value=MAX_DAYS, initial=1)
+
+
+@admin.register(Corridor)
+class CorridorAdmin(CoordinatorAdmin):
+    list_display = ("name", "origin", "destination", "status", "ceasefire_announced", "announced_by", "announced_at")
+    list_filter = ("status", "ceasefire_announced")
+    search_fields = ("name", "origin__name", "destination__name")
+    autocomplete_fields = ("origin", "destination", "announced_by")
+    list_select_related = ("origin", "destination", "announced_by")
+    fields = (
+        "name",
+        ("origin", "destination"),
+        "status",
+        ("announced_by", "announced_at"),
+        "ceasefire_announced",
+        "verification",
+        "organisation",
+        "created_by",
+    )
+    readonly_fields = ("organisation", "created_by")
+    inlines = (WaypointInline, WindowInline)
+    change_form_template = "admin/corridors/corridor/change_form.html"
+
+    def save_model(self, request: HttpRequest, obj: Corridor, form: Any, change: bool) -> None:
+        services.corridor_save(corridor=obj, user=request.user)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        corridor = form.instance
+        if formset.model is CorridorWaypoint:
+            kept = [f.cleaned_data for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+            kept.sort(key=lambda data: data["position"])
+            services.corridor_set_waypoints(
+                corridor=corridor, user=request.user, waypoints=[data["site"] for data in kept]
+            )
+            return
+        windows = formset.save(commit=False)
+        for window in formset.deleted_objects:
+            services.window_delete(window=window, user=request.user)
+        for window in windows:
+            services.window_save(window=window, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Corridor) -> None:
+        services.corridor_delete(corridor=obj, user=request.user)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/schedule/",
+                self.admin_site.admin_view(self.schedule_view),
+                name="corridors_corridor_schedule",
+            ),
+            *super().get_urls(),
+        ]
+
+    def schedule_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Add a schedule: "08:00–18:00 local, 3 days from 5 May" becomes three windows."""
+        corridor = get_object_or_404(Corridor.objects.select_related("origin"), pk=object_id)
+        if not self.has_change_permission(request, corridor):
+            raise PermissionDenied
+        form = ScheduleForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                windows = services.schedule_expand(corridor=corridor, user=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, message)
+            else:
+                self.message_user(
+                    request,
+                    _("%(n)d window(s) added: %(windows)s")
+                    % {"n": len(windows), "windows": "; ".join(map(str, windows))},
+                    messages.SUCCESS,
+                )
+                return redirect(reverse("admin:corridors_corridor_change", args=[corridor.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add a schedule to %(corridor)s") % {"corridor": corridor},
+            "corridor": corridor,
+            "form": form,
+            "opts": self.model._meta,
+            "original": corridor,
+        }
+        return TemplateResponse(request, "admin/corridors/corridor/schedule_form.html", context)
+
+
+@admin.register(CorridorWindow)
+class CorridorWindowAdmin(CoordinatorAdmin):
+    list_display = ("corridor", "starts_at", "ends_at", "local_times", "cancelled", "open_flags")
+    list_filter = ("cancelled", "corridor")
+    search_fields = ("corridor__name",)
+    autocomplete_fields = ("corridor",)
+    date_hierarchy = "starts_at"
+    list_select_related = ("corridor__origin",)
+    fields = ("corridor", "starts_at", "ends_at", "cancelled")
+    actions = ("cancel",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CorridorWindow]:
+        return super().get_queryset(request).with_flag_counts()
+
+    @admin.display(description=_("open flags"), ordering="open_flags")
+    def open_flags(self, window: CorridorWindow) -> int:
+        return window.open_flags  # type: ignore[attr-defined]
+
+    local_times = WindowInline.local_times
+
+    def save_model(self, request: HttpRequest, obj: CorridorWindow, form: Any, change: bool) -> None:
+        services.window_save(window=obj, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: CorridorWindow) -> None:
+        services.window_delete(window=obj, user=request.user)
+
+    @admin.action(description=_("Cancel the selected windows"))
+    def cancel(self, request: HttpRequest, queryset: QuerySet[CorridorWindow]) -> None:
+        for window in queryset.filter(cancelled=False):
+            window.cancelled = True
+            services.window_save(window=window, user=request.user)
+        self.message_user(request, _("Windows cancelled."), messages.SUCCESS)
+
+
+class MovementAdmin(FigureAdmin):
+    autocomplete_fields = ("origin", "corridor", "window", "source")
+    list_filter = ("verification", "qualifier", "corridor", "organisation")
+    search_fields = ("origin__name", "corridor__name", "source__name")
+
+
+@admin.register(Departure)
+class DepartureAdmin(MovementAdmin):
+    list_display = ("origin", "count", "qualifier", "departed_at", "corridor", "source", "verification")
+    date_hierarchy = "departed_at"
+    list_select_related = ("origin", "corridor", "source")
+    fields = (
+        "origin",
+        ("corridor", "window"),
+        "departed_at",
+        ("count", "qualifier"),
+        "source",
+        "reported_at",
+        "verification",
+        *FigureAdmin.readonly_fields,
+    )
+
+
+@admin.register(Arrival)
+class ArrivalAdmin(MovementAdmin):
+    list_display = ("destination", "origin", "count", "qualifier", "arrived_at", "corridor", "source", "verification")
+    autocomplete_fields = ("origin", "destination", "corridor", "window", "source")
+    date_hierarchy = "arrived_at"
+    list_select_related = ("origin", "destination", "corridor", "source")
+    fields = (
+        ("origin", "destination"),
+        ("corridor", "window"),
+        "arrived_at",
+        ("count", "qualifier"),
+        "source",
+        "reported_at",
+        "verification",
+        *FigureAdmin.readonly_fields,
+    )
+
+
+@admin.register(Flag)
+class FlagAdmin(RoleAdmin):
+    """Flags are raised and withdrawn by the system; people only read them here."""
+
+    list_display = ("window", "hostility", "certainty", "status", "overlap_start", "overlap_end", "raised_at")
+    list_filter = ("status", "certainty")
+    search_fields = ("window__corridor__name", "hostility__site__name")
+    list_select_related = ("window__corridor__origin", "hostility__site")
+    readonly_fields = (
+        "window",
+        "hostility",
+        "overlap_start",
+        "overlap_end",
+        "certainty",
+        "status",
+        "raised_at",
+        "reviewed_by",
+        "reviewed_at",
+        "review_note",
+    )

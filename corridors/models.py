@@ -1,0 +1,312 @@
+"""
+The agreements and their checks: corridors and their windows, the people who left
+and arrived through them, and the flags that say a window and a hostility report
+overlap in time and place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, F, Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from tracker.models import Attributed, Figure, HostilityReport, Qualifier, Site, TimeStamped, count_constraints
+
+
+class Corridor(Attributed):
+    """
+    An announced route out: origin, optional ordered waypoints, destination (its
+    *path*). Its local time is its origin's. Who announced it, and when, are its
+    source; both are optional, since a corridor may be proposed before anyone does.
+    """
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("Proposed")
+        ANNOUNCED = "announced", _("Announced")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        CLOSED = "closed", _("Closed")
+
+    name = models.CharField(_("name"), max_length=200)
+    origin = models.ForeignKey(Site, verbose_name=_("origin"), on_delete=models.PROTECT, related_name="+")
+    destination = models.ForeignKey(Site, verbose_name=_("destination"), on_delete=models.PROTECT, related_name="+")
+    waypoints = models.ManyToManyField(
+        Site, verbose_name=_("waypoints"), through="CorridorWaypoint", related_name="+", blank=True
+    )
+    announced_by = models.ForeignKey(
+        "tracker.Source",
+        verbose_name=_("announced by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    announced_at = models.DateTimeField(_("announced at"), null=True, blank=True)
+    ceasefire_announced = models.BooleanField(
+        _("ceasefire announced"), default=False, help_text=_("A ceasefire was announced for the windows.")
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PROPOSED)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("corridor")
+        verbose_name_plural = _("corridors")
+        constraints = [
+            models.CheckConstraint(condition=~Q(origin=F("destination")), name="corridor_origin_is_not_destination"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.origin_id is not None and self.origin_id == self.destination_id:
+            raise ValidationError({"destination": _("The destination must differ from the origin.")})
+
+    @property
+    def timezone(self) -> str:
+        return self.origin.timezone
+
+    def path_site_ids(self) -> list[int]:
+        """Origin, waypoints in order, destination."""
+        waypoint_ids = list(self.corridor_waypoints.order_by("position").values_list("site_id", flat=True))
+        return [self.origin_id, *waypoint_ids, self.destination_id]
+
+
+class CorridorWaypoint(models.Model):
+    """One stop on a corridor's path, in order."""
+
+    corridor = models.ForeignKey(Corridor, on_delete=models.CASCADE, related_name="corridor_waypoints")
+    site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(_("position"))
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["corridor", "position"]
+        verbose_name = _("waypoint")
+        verbose_name_plural = _("waypoints")
+        constraints = [
+            models.UniqueConstraint(fields=["corridor", "position"], name="waypoint_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.corridor}: {self.position}. {self.site}"
+
+
+class WindowQuerySet(models.QuerySet["CorridorWindow"]):
+    def with_flag_counts(self) -> WindowQuerySet:
+        """Annotate `open_flags`: flags that are open or acknowledged (what makes a window flagged)."""
+        return self.annotate(open_flags=Count("flags", filter=Q(flags__status__in=Flag.ACTIVE_STATUSES)))
+
+    def overlapping(self, start: dt.datetime | None, end: dt.datetime | None) -> WindowQuerySet:
+        """Windows that overlap the half-open `[start, end)`; a missing bound is unbounded."""
+        qs = self
+        if end is not None:
+            qs = qs.filter(starts_at__lt=end)
+        if start is not None:
+            qs = qs.filter(ends_at__gt=start)
+        return qs
+
+    def with_status(self, status: str, now: dt.datetime) -> WindowQuerySet:
+        """Windows whose `status_at(now)` is `status`."""
+        if status == CorridorWindow.Status.CANCELLED:
+            return self.filter(cancelled=True)
+        live = self.filter(cancelled=False)
+        if status == CorridorWindow.Status.SCHEDULED:
+            return live.filter(starts_at__gt=now)
+        if status == CorridorWindow.Status.OPEN:
+            return live.filter(starts_at__lte=now, ends_at__gt=now)
+        if status == CorridorWindow.Status.CLOSED:
+            return live.filter(ends_at__lte=now)
+        raise ValueError(f"Unknown window status: {status!r}")
+
+
+class CorridorWindow(TimeStamped):
+    """A concrete stretch of time, `[starts_at, ends_at)` in UTC, when a corridor is meant to be open."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        OPEN = "open", _("Open now")
+        CLOSED = "closed", _("Closed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    corridor = models.ForeignKey(Corridor, verbose_name=_("corridor"), on_delete=models.PROTECT, related_name="windows")
+    starts_at = models.DateTimeField(_("starts at"), db_index=True)
+    ends_at = models.DateTimeField(_("ends at"), db_index=True)
+    cancelled = models.BooleanField(_("cancelled"), default=False)
+
+    history = HistoricalRecords()
+    objects = WindowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        verbose_name = _("corridor window")
+        verbose_name_plural = _("corridor windows")
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="window_ends_after_start"),
+            models.UniqueConstraint(
+                fields=["corridor", "starts_at"], condition=Q(cancelled=False), name="window_unique_live_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        zone = self.corridor.origin.zone
+        start, end = self.starts_at.astimezone(zone), self.ends_at.astimezone(zone)
+        return f"{self.corridor}: {start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("The end must be after the start.")})
+        if self.corridor_id is not None and self.starts_at and self.ends_at and not self.cancelled:
+            clash = (
+                CorridorWindow.objects.filter(corridor_id=self.corridor_id, cancelled=False)
+                .exclude(pk=self.pk)
+                .overlapping(self.starts_at, self.ends_at)
+                .first()
+            )
+            if clash is not None:
+                raise ValidationError(
+                    _("This window overlaps another live window of the corridor: %(window)s.") % {"window": clash}
+                )
+
+    def is_open_at(self, t: dt.datetime) -> bool:
+        """Half-open: open at `starts_at`, closed again at `ends_at`."""
+        return not self.cancelled and self.starts_at <= t < self.ends_at
+
+    def status_at(self, now: dt.datetime) -> str:
+        if self.cancelled:
+            return self.Status.CANCELLED
+        if now < self.starts_at:
+            return self.Status.SCHEDULED
+        if now < self.ends_at:
+            return self.Status.OPEN
+        return self.Status.CLOSED
+
+    def local_starts_at(self) -> dt.datetime:
+        return self.starts_at.astimezone(self.corridor.origin.zone)
+
+    def local_ends_at(self) -> dt.datetime:
+        return self.ends_at.astimezone(self.corridor.origin.zone)
+
+
+class Movement(Figure):
+    """People moving through a corridor: a departure or an arrival, as a count."""
+
+    origin = models.ForeignKey(Site, verbose_name=_("origin"), on_delete=models.PROTECT, related_name="+")
+    corridor = models.ForeignKey(
+        Corridor, verbose_name=_("corridor"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    window = models.ForeignKey(
+        CorridorWindow, verbose_name=_("window"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    count = models.PositiveIntegerField(_("count"))
+    qualifier = models.CharField(_("qualifier"), max_length=20, choices=Qualifier.choices, default=Qualifier.EXACT)
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        window = self.window
+        if window is None:
+            return
+        if self.corridor_id is None:
+            self.corridor_id = window.corridor_id
+        elif window.corridor_id != self.corridor_id:
+            raise ValidationError({"window": _("This window belongs to another corridor.")})
+
+
+class Departure(Movement):
+    """People who left, counted at the origin."""
+
+    departed_at = models.DateTimeField(_("departed at"), db_index=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-departed_at", "-id"]
+        verbose_name = _("departure")
+        verbose_name_plural = _("departures")
+        constraints = count_constraints("departure")
+
+    def __str__(self) -> str:
+        return f"{self.count} left {self.origin} at {self.departed_at:%Y-%m-%d %H:%M}"
+
+
+class Arrival(Movement):
+    """People who reached a destination (checkpoint figures count crossings, not people)."""
+
+    destination = models.ForeignKey(Site, verbose_name=_("destination"), on_delete=models.PROTECT, related_name="+")
+    arrived_at = models.DateTimeField(_("arrived at"), db_index=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-arrived_at", "-id"]
+        verbose_name = _("arrival")
+        verbose_name_plural = _("arrivals")
+        constraints = count_constraints("arrival")
+
+    def __str__(self) -> str:
+        return f"{self.count} arrived in {self.destination} at {self.arrived_at:%Y-%m-%d %H:%M}"
+
+
+class Flag(TimeStamped):
+    """
+    This window and this hostility report overlap in time and place.
+
+    At most one per (window, report). Never deleted: a flag whose overlap vanishes is
+    `withdrawn`, and one whose overlap changes is updated in place, its earlier values
+    kept in the history. The overlap is clipped to the window; for an instant both
+    ends are that instant.
+    """
+
+    class Certainty(models.TextChoices):
+        CONFIRMED = "confirmed", _("Confirmed")
+        POSSIBLE = "possible", _("Possible")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        DISMISSED = "dismissed", _("Dismissed")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    # A window is flagged while it has a flag in one of these.
+    ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    window = models.ForeignKey(CorridorWindow, verbose_name=_("window"), on_delete=models.PROTECT, related_name="flags")
+    hostility = models.ForeignKey(
+        HostilityReport, verbose_name=_("hostility report"), on_delete=models.PROTECT, related_name="flags"
+    )
+    overlap_start = models.DateTimeField(_("overlap start"))
+    overlap_end = models.DateTimeField(_("overlap end"))
+    certainty = models.CharField(_("certainty"), max_length=20, choices=Certainty.choices)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)
+    raised_at = models.DateTimeField(_("raised at"))
+    reviewed_by = models.ForeignKey(
+        "tracker.User", verbose_name=_("reviewed by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    review_note = models.TextField(_("review note"), blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
+        constraints = [
+            models.UniqueConstraint(fields=["window", "hostility"], name="flag_unique_window_hostility"),
+            models.CheckConstraint(condition=Q(overlap_end__gte=F("overlap_start")), name="flag_overlap_ordered"),
+            models.CheckConstraint(
+                condition=~Q(status="dismissed") | ~Q(review_note=""), name="flag_dismissal_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_certainty_display()} flag: {self.hostility} / {self.window}"

@@ -1,0 +1,141 @@
+"""
+Named write operations on corridors, their windows and flags. Like tracker/services.py:
+permission check, the model's rules, the user in the audit history, one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag
+from corridors.schedule import ScheduleError, expand_schedule
+from tracker import permissions
+from tracker.services import audited_delete, audited_save
+
+if TYPE_CHECKING:
+    from tracker.models import Site, User
+
+
+def _require_manager(user: User) -> None:
+    if not permissions.can_manage_places(user):
+        raise PermissionDenied(_("Only coordinators can manage corridors and their windows."))
+
+
+@transaction.atomic
+def corridor_save(*, corridor: Corridor, user: User, waypoints: Sequence[Site] | None = None) -> Corridor:
+    """
+    Create or change a corridor; `waypoints`, when given, replaces its path between
+    origin and destination, in order.
+    """
+    _require_manager(user)
+    if corridor._state.adding:
+        corridor.organisation = getattr(user, "organisation", None)
+        corridor.created_by = user
+    audited_save(corridor, user=user)
+    if waypoints is not None:
+        corridor_set_waypoints(corridor=corridor, user=user, waypoints=waypoints)
+    return corridor
+
+
+@transaction.atomic
+def corridor_set_waypoints(*, corridor: Corridor, user: User, waypoints: Sequence[Site]) -> None:
+    """Replace the corridor's path between origin and destination with these sites, in order."""
+    _require_manager(user)
+    sites = list(waypoints)
+    current = list(corridor.corridor_waypoints.order_by("position"))
+    if [w.site_id for w in current] == [s.pk for s in sites]:
+        return
+    for waypoint in current:
+        audited_delete(waypoint, user=user)
+    for position, site in enumerate(sites, start=1):
+        audited_save(CorridorWaypoint(corridor=corridor, site=site, position=position), user=user)
+
+
+@transaction.atomic
+def corridor_delete(*, corridor: Corridor, user: User) -> None:
+    """Delete a corridor that has no windows (a corridor with windows is closed, not deleted)."""
+    _require_manager(user)
+    audited_delete(corridor, user=user)
+
+
+@transaction.atomic
+def window_save(*, window: CorridorWindow, user: User) -> CorridorWindow:
+    """Create or change a window (live windows of one corridor may not overlap: CorridorWindow.clean)."""
+    _require_manager(user)
+    return audited_save(window, user=user)
+
+
+@transaction.atomic
+def window_delete(*, window: CorridorWindow, user: User) -> None:
+    """Delete a window that raised no flag; one with flags is cancelled instead, so its history stays."""
+    _require_manager(user)
+    audited_delete(window, user=user)
+
+
+@transaction.atomic
+def schedule_expand(
+    *,
+    corridor: Corridor,
+    user: User,
+    local_start: dt.time,
+    local_end: dt.time,
+    first_date: dt.date,
+    days: int,
+) -> list[CorridorWindow]:
+    """
+    Create the windows of "local_start–local_end daily, `days` days from `first_date`"
+    in the corridor's local time (its origin's zone). All or nothing.
+    """
+    _require_manager(user)
+    try:
+        intervals = expand_schedule(
+            local_start=local_start,
+            local_end=local_end,
+            first_date=first_date,
+            days=days,
+            zone_name=corridor.origin.timezone,
+        )
+    except ScheduleError as exc:
+        raise ValidationError(str(exc)) from None
+    # Two coordinators adding schedules to one corridor at once would each see no
+    # clash; locking the corridor row makes the second wait and then see the first's.
+    Corridor.objects.select_for_update().filter(pk=corridor.pk).first()
+    return [
+        window_save(window=CorridorWindow(corridor=corridor, starts_at=start, ends_at=end), user=user)
+        for start, end in intervals
+    ]
+
+
+REVIEW_STATUSES = (Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED)
+
+
+@transaction.atomic
+def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
+    """
+    A coordinator acknowledges a flag ("we know, we are on it") or dismisses it with
+    a reason ("the report is about another road"). A withdrawn flag is not reviewed:
+    its overlap is gone.
+    """
+    if not permissions.can_review_flags(user):
+        raise PermissionDenied(_("Only coordinators can review flags."))
+    if status not in REVIEW_STATUSES:
+        raise ValidationError({"status": _("A review acknowledges or dismisses a flag.")})
+    note = note.strip()
+    if status == Flag.Status.DISMISSED and not note:
+        raise ValidationError({"note": _("Say why the flag is dismissed.")})
+    # The flag engine may be updating this flag right now; the lock orders the two.
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if flag.status == Flag.Status.WITHDRAWN:
+        raise ValidationError({"status": _("This flag was withdrawn: its overlap no longer exists.")})
+    flag.status = status
+    flag.review_note = note
+    flag.reviewed_by = user
+    flag.reviewed_at = timezone.now()
+    return audited_save(flag, user=user)

@@ -1,0 +1,114 @@
+"""
+Shared fixtures: the personas every test speaks of, and the guard that keeps tests
+needing real services from silently skipping in CI.
+
+Personas (like healthchecks' hc/test.py):
+- alice: reporter at NGO A ("Helping Hands")
+- bob:   reporter at NGO B ("Open Road")
+- carol: coordinator at NGO A
+- dave:  admin, in no organisation
+- the public: a client that is not logged in
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+from tests import factories
+from tracker.celery import app as celery_app
+from tracker.models import Role
+
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.register_profile(
+    "ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# Set by .ci/run: a test that needs a service must fail, not skip, when it is missing.
+REQUIRE_SERVICES = os.environ.get("TRACKER_REQUIRE_SERVICES") == "1"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (TRACKER_REQUIRE_SERVICES=1: this must not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    needs_postgres = item.get_closest_marker("postgres") or item.get_closest_marker("worker")
+    if needs_postgres and engine != "django.db.backends.postgresql":
+        _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    needs_redis = item.get_closest_marker("redis") or item.get_closest_marker("worker")
+    if needs_redis and not settings.REDIS_URL:
+        _missing("needs Redis: set REDIS_URL=redis://...")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_eagerly():
+    """
+    Tests run Celery tasks in-process, as the embedded default does, even when
+    REDIS_URL is set for the integration tests; those start a real worker and
+    switch this off for themselves.
+    """
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def ngo_a(db):
+    return factories.OrganisationFactory(name="Helping Hands", acronym="HH")
+
+
+@pytest.fixture
+def ngo_b(db):
+    return factories.OrganisationFactory(name="Open Road", acronym="OR")
+
+
+@pytest.fixture
+def alice(ngo_a):
+    return factories.UserFactory(username="alice", organisation=ngo_a, role=Role.REPORTER)
+
+
+@pytest.fixture
+def bob(ngo_b):
+    return factories.UserFactory(username="bob", organisation=ngo_b, role=Role.REPORTER)
+
+
+@pytest.fixture
+def carol(ngo_a):
+    return factories.UserFactory(username="carol", organisation=ngo_a, role=Role.COORDINATOR)
+
+
+@pytest.fixture
+def dave(db):
+    return factories.UserFactory(username="dave", organisation=None, role=Role.ADMIN)
+
+
+@pytest.fixture
+def public(client):
+    """A browser that is not logged in."""
+    return client
+
+
+@pytest.fixture
+def login(client):
+    """Log a persona in on the test client: `login(alice)`."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login

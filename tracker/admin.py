@@ -1,0 +1,306 @@
+"""
+Staff data entry in the Django admin.
+
+Every save and delete goes through tracker/services.py or corridors/services.py, so
+the admin obeys the same rules as the API and the staff pages and records the
+user in the audit history. What each role sees and may change comes from
+tracker/permissions.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from tracker import permissions, services
+from tracker.models import CivilianCount, HostilityReport, Organisation, Site, Source, User, Verification
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+admin.site.site_header = _("Evacuation tracker")
+admin.site.site_title = _("Evacuation tracker")
+admin.site.index_title = _("Data entry")
+
+
+class RoleAdmin(SimpleHistoryAdmin):
+    """Any staff member may look; subclasses say who may write. Django's per-model permissions are not used."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.is_staff_member(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.is_staff_member(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # The bulk "delete selected" action would bypass the services and the history.
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class FigureAdmin(RoleAdmin):
+    """
+    Counts, hostility reports, departures, arrivals. Reporters see and change their
+    organisation's; coordinators see all and verify or dispute any; the organisation
+    and the person who entered a figure are set from the login, never typed in.
+    """
+
+    readonly_fields: tuple[str, ...] = ("organisation", "created_by", "created_at", "updated_at")
+    list_select_related: tuple[str, ...] = ("source", "organisation")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = super().get_queryset(request)
+        if permissions.is_coordinator(request.user):
+            return qs
+        return qs.filter(organisation_id=request.user.organisation_id)  # type: ignore[union-attr]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_add_figures(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return permissions.is_staff_member(request.user)
+        return permissions.can_edit_figure(request.user, obj) or permissions.is_coordinator(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return permissions.is_staff_member(request.user)
+        return permissions.can_edit_figure(request.user, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is not None and not permissions.can_edit_figure(request.user, obj):
+            # A coordinator looking at another organisation's figure: verification only.
+            editable = {"verification"}
+            names = [f.name for f in self.model._meta.fields if f.editable and f.name not in editable]
+            return tuple(dict.fromkeys([*names, *self.readonly_fields]))
+        return self.readonly_fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        field = form.base_fields.get("verification")
+        if field is not None and not permissions.is_coordinator(request.user):
+            allowed = set(permissions.REPORTER_VERIFICATIONS)
+            if obj is not None:
+                allowed.add(obj.verification)  # keep what a coordinator decided
+            field.choices = [(value, label) for value, label in Verification.choices if value in allowed]
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        services.figure_save(figure=obj, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.figure_delete(figure=obj, user=request.user)
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(RoleAdmin):
+    list_display = ("name", "acronym")
+    search_fields = ("name", "acronym")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    has_add_permission = has_module_permission  # type: ignore[assignment]
+    has_change_permission = has_view_permission
+    has_delete_permission = has_view_permission
+
+    def save_model(self, request: HttpRequest, obj: Organisation, form: Any, change: bool) -> None:
+        services.audited_save(obj, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Organisation) -> None:
+        services.audited_delete(obj, user=request.user)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin, SimpleHistoryAdmin):
+    list_display = ("username", "first_name", "last_name", "organisation", "role", "is_active", "last_login")
+    list_filter = ("role", "organisation", "is_active")
+    list_select_related = ("organisation",)
+    autocomplete_fields = ("organisation",)
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Person"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Role"), {"fields": ("organisation", "role", "is_active", "user_permissions")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "organisation", "role", "password1", "password2")}),
+    )
+    readonly_fields = ("last_login", "date_joined")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    has_add_permission = has_module_permission  # type: ignore[assignment]
+    has_change_permission = has_view_permission
+    has_delete_permission = has_view_permission
+
+
+@admin.register(Source)
+class SourceAdmin(RoleAdmin):
+    list_display = ("name", "kind", "url")
+    list_filter = ("kind",)
+    search_fields = ("name", "url")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return permissions.is_staff_member(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_sources(request.user)
+
+    has_delete_permission = has_change_permission
+
+    def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
+        services.source_save(source=obj, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Source) -> None:
+        services.source_delete(source=obj, user=request.user)
+
+
+def site_position(site: Site, *, exact: bool) -> str:
+    if site.restricted and not exact:
+        latitude, longitude = site.public_coordinates()
+        return _("about %(lat).1f, %(lon).1f (restricted)") % {"lat": latitude, "lon": longitude}
+    return f"{site.latitude:.5f}, {site.longitude:.5f}"
+
+
+@admin.register(Site)
+class SiteAdmin(RoleAdmin):
+    list_filter = ("kind", "restricted", "timezone")
+    search_fields = ("name",)
+    autocomplete_fields = ("parent",)
+    list_select_related = ("parent",)
+    fields = ("name", "kind", "parent", "latitude", "longitude", "timezone", "restricted")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    has_delete_permission = has_change_permission
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        exact = permissions.can_view_exact_location(request.user)
+
+        @admin.display(description=_("position"))
+        def position(site: Site) -> str:
+            return site_position(site, exact=exact)
+
+        return ("name", "kind", "parent", position, "timezone", "restricted")
+
+    @admin.display(description=_("position"))
+    def position(self, site: Site) -> str:
+        """Shown instead of the coordinates to those who may not see a restricted site's."""
+        return site_position(site, exact=False)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.restricted and not permissions.can_view_exact_location(request.user):
+            return ("name", "kind", "parent", "position", "timezone", "restricted")
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.restricted and not permissions.can_view_exact_location(request.user):
+            return ("position",)
+        return ()
+
+    def save_model(self, request: HttpRequest, obj: Site, form: Any, change: bool) -> None:
+        services.site_save(site=obj, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Site) -> None:
+        services.site_delete(site=obj, user=request.user)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # The history diff would show earlier exact coordinates.
+        if not permissions.can_view_exact_location(request.user):
+            site = self.get_object(request, object_id)
+            if site is not None and site.restricted:
+                raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+
+@admin.register(CivilianCount)
+class CivilianCountAdmin(FigureAdmin):
+    list_display = ("site", "count", "count_high", "qualifier", "as_of", "source", "verification", "organisation")
+    list_filter = ("verification", "qualifier", "organisation")
+    search_fields = ("site__name", "source__name")
+    autocomplete_fields = ("site", "source")
+    date_hierarchy = "as_of"
+    list_select_related = ("site", "source", "organisation")
+    fields = (
+        "site",
+        "as_of",
+        ("count", "count_high"),
+        "qualifier",
+        "source",
+        "reported_at",
+        "verification",
+        *FigureAdmin.readonly_fields,
+    )
+
+
+@admin.register(HostilityReport)
+class HostilityReportAdmin(FigureAdmin):
+    list_display = ("kind", "site", "started_at", "ended_at", "ongoing", "time_precision", "source", "verification")
+    list_filter = ("kind", "verification", "time_precision", "ongoing", "organisation")
+    search_fields = ("site__name", "description", "source__name")
+    autocomplete_fields = ("site", "source")
+    date_hierarchy = "started_at"
+    list_select_related = ("site", "source", "organisation")
+    fields = (
+        "site",
+        "kind",
+        ("started_at", "ended_at"),
+        "ongoing",
+        "time_precision",
+        "description",
+        "source",
+        "reported_at",
+        "verification",
+        *FigureAdmin.readonly_fields,
+    )
+    actions = ("retract",)
+
+    def save_model(self, request: HttpRequest, obj: HostilityReport, form: Any, change: bool) -> None:
+        services.hostility_report_save(report=obj, user=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: HostilityReport) -> None:
+        services.hostility_report_delete(report=obj, user=request.user)
+
+    @admin.action(description=_("Retract the selected reports"))
+    def retract(self, request: HttpRequest, queryset: QuerySet[HostilityReport]) -> None:
+        done = 0
+        for report in queryset:
+            report.verification = Verification.RETRACTED
+            try:
+                services.hostility_report_save(report=report, user=request.user)
+            except (PermissionDenied, ValidationError) as exc:
+                self.message_user(request, f"{report}: {exc}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, _("%(n)d report(s) retracted.") % {"n": done}, messages.SUCCESS)

@@ -1,0 +1,397 @@
+"""
+The facts on the ground: who enters data, who said it, where, how many, and what
+hostilities were reported.
+
+Every instant is stored aware, in UTC. Database constraints carry the invariants;
+each model's `clean()` states the same rules as messages a person can act on.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from tracker import geo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+DEFAULT_TIMEZONE = "Europe/Kyiv"
+
+# Zone names that tzdata keeps only as links to another zone. `zoneinfo` accepts
+# them, but we store the current name so that every site in Kyiv's zone compares
+# equal and reads as the public expects.
+TIMEZONE_ALIASES = {
+    "Europe/Kiev": "Europe/Kyiv",
+    # Merged into Europe/Kyiv in tzdata 2022b.
+    "Europe/Uzhgorod": "Europe/Kyiv",
+    "Europe/Zaporozhye": "Europe/Kyiv",
+}
+
+
+def canonical_timezone(name: str) -> str:
+    """Return the stored form of an IANA zone name, or raise ValidationError."""
+    name = (name or "").strip()
+    name = TIMEZONE_ALIASES.get(name, name)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            _("“%(zone)s” is not an IANA time zone name, such as Europe/Kyiv."),
+            code="invalid_timezone",
+            params={"zone": name},
+        ) from None
+    return name
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Indexed: every API list filters on it for incremental sync (`updated_since`).
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    REPORTER = "reporter", _("Reporter")
+    COORDINATOR = "coordinator", _("Coordinator")
+    ADMIN = "admin", _("Admin")
+
+
+class Organisation(TimeStamped):
+    """An NGO (or other body) whose staff enter figures."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    acronym = models.CharField(_("acronym"), max_length=30, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.acronym})" if self.acronym else self.name
+
+
+class User(AbstractUser):
+    """
+    A member of staff. Every account belongs to staff: the public never logs in.
+
+    The role decides what the account may do (tracker/permissions.py); `is_staff`
+    and `is_superuser` are derived from it so that the Django admin agrees.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.REPORTER)
+
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # `createsuperuser` sets is_superuser; from then on the role is the truth.
+        if self.is_superuser and self.role != Role.ADMIN and self._state.adding:
+            self.role = Role.ADMIN
+        self.is_superuser = self.role == Role.ADMIN
+        self.is_staff = True
+        super().save(*args, **kwargs)
+
+
+class Verification(models.TextChoices):
+    UNVERIFIED = "unverified", _("Unverified")
+    VERIFIED = "verified", _("Verified")
+    DISPUTED = "disputed", _("Disputed")
+    RETRACTED = "retracted", _("Retracted")
+
+
+class Qualifier(models.TextChoices):
+    EXACT = "exact", _("exactly")
+    APPROXIMATELY = "approximately", _("approximately")
+    AT_LEAST = "at_least", _("at least")
+    AT_MOST = "at_most", _("at most")
+
+
+class Source(TimeStamped):
+    """Who said it: a mayor, a military command, a ministry, a field team, an outlet."""
+
+    class Kind(models.TextChoices):
+        OFFICIAL = "official", _("Official")
+        MILITARY = "military", _("Military")
+        UN = "un", _("United Nations")
+        NGO = "ngo", _("NGO")
+        MEDIA = "media", _("Media")
+        SOCIAL_MEDIA = "social_media", _("Social media")
+        FIELD_TEAM = "field_team", _("Field team")
+        OTHER = "other", _("Other")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    url = models.URLField(_("link"), max_length=500, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(TimeStamped):
+    """
+    A place: a region, a city, a shelter. Sites form a tree through `parent`.
+
+    A `restricted` site is a shelter whose exact position could endanger the people
+    in it: only users allowed to (tracker/permissions.py) see its coordinates; every
+    other output gives `public_coordinates()`.
+    """
+
+    class Kind(models.TextChoices):
+        REGION = "region", _("Region")
+        CITY = "city", _("City")
+        SETTLEMENT = "settlement", _("Settlement")
+        SHELTER = "shelter", _("Shelter")
+        FACILITY = "facility", _("Facility")
+        CROSSING = "crossing", _("Crossing")
+        RECEPTION_CENTRE = "reception_centre", _("Reception centre")
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("inside"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+    )
+    latitude = models.FloatField(_("latitude"))
+    longitude = models.FloatField(_("longitude"))
+    timezone = models.CharField(_("time zone"), max_length=64, default=DEFAULT_TIMEZONE)
+    restricted = models.BooleanField(
+        _("restricted"),
+        default=False,
+        help_text=_("Hide the exact position from the public: it could endanger the people sheltering here."),
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        permissions = [("view_exact_location", _("Can see the exact position of restricted sites"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="site_latitude_in_range"),
+            models.CheckConstraint(
+                condition=Q(longitude__gte=-180, longitude__lte=180), name="site_longitude_in_range"
+            ),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="site_not_own_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.timezone = TIMEZONE_ALIASES.get(self.timezone, self.timezone)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors: dict[str, list[Any]] = {}
+        try:
+            self.timezone = canonical_timezone(self.timezone)
+        except ValidationError as exc:
+            errors["timezone"] = exc.error_list
+        if self.latitude is not None and not -90 <= self.latitude <= 90:
+            errors["latitude"] = [_("Latitude must be between −90 and 90 degrees.")]
+        if self.longitude is not None and not -180 <= self.longitude <= 180:
+            errors["longitude"] = [_("Longitude must be between −180 and 180 degrees.")]
+        if (
+            self.parent is not None
+            and self.pk is not None
+            and any(ancestor.pk == self.pk for ancestor in self.parent.ancestors(include_self=True))
+        ):
+            errors["parent"] = [_("A site cannot be inside itself or inside one of its own sub-sites.")]
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def ancestors(self, *, include_self: bool = False) -> Iterator[Site]:
+        """This site's parent, grandparent, ... (the tree is shallow: a few levels)."""
+        site: Site | None = self if include_self else self.parent
+        seen: set[int] = set()
+        while site is not None and site.pk not in seen:
+            seen.add(site.pk)
+            yield site
+            site = site.parent
+
+    def public_coordinates(self) -> tuple[float, float]:
+        """What anyone may see: exact for an ordinary site, coarsened for a restricted one."""
+        if self.restricted:
+            return geo.coarsen(self.latitude, self.longitude)
+        return self.latitude, self.longitude
+
+
+class Attributed(TimeStamped):
+    """
+    Which organisation entered it and who, and how far it is verified. Figures and
+    corridor announcements are public whatever their verification state, which is
+    shown with them.
+    """
+
+    verification = models.CharField(
+        _("verification"), max_length=20, choices=Verification.choices, default=Verification.UNVERIFIED
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("entered by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Figure(Attributed):
+    """A figure also says who said it (its source), and when if known."""
+
+    source = models.ForeignKey(Source, verbose_name=_("source"), on_delete=models.PROTECT, related_name="+")
+    reported_at = models.DateTimeField(
+        _("reported at"), null=True, blank=True, help_text=_("When the source said it, if known.")
+    )
+
+    class Meta:
+        abstract = True
+
+
+def count_constraints(prefix: str, *, with_high: bool = False) -> list[models.BaseConstraint]:
+    """The database side of "counts are non-negative; a range's high end is at least its low end"."""
+    constraints: list[models.BaseConstraint] = [
+        models.CheckConstraint(condition=Q(count__gte=0), name=f"{prefix}_count_not_negative"),
+    ]
+    if with_high:
+        constraints.append(
+            models.CheckConstraint(
+                condition=Q(count_high__isnull=True) | Q(count_high__gte=F("count")),
+                name=f"{prefix}_count_high_not_below_count",
+            )
+        )
+    return constraints
+
+
+class CivilianCount(Figure):
+    """How many civilians are at a site as of a time: "an estimated 200", "100–120"."""
+
+    site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.PROTECT, related_name="counts")
+    as_of = models.DateTimeField(_("as of"), db_index=True)
+    count = models.PositiveIntegerField(_("count"))
+    count_high = models.PositiveIntegerField(
+        _("up to"), null=True, blank=True, help_text=_("For a range: the high end. Leave empty for one figure.")
+    )
+    qualifier = models.CharField(_("qualifier"), max_length=20, choices=Qualifier.choices, default=Qualifier.EXACT)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        verbose_name = _("civilian count")
+        verbose_name_plural = _("civilian counts")
+        constraints = count_constraints("civiliancount", with_high=True)
+        indexes = [models.Index(fields=["site", "-as_of"], name="civiliancount_site_as_of")]
+
+    def __str__(self) -> str:
+        return f"{self.site}: {self.count} ({self.get_qualifier_display()}) as of {self.as_of:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        if self.count is not None and self.count_high is not None and self.count_high < self.count:
+            raise ValidationError({"count_high": _("The high end of the range must be at least the count.")})
+
+
+class HostilityReport(Figure):
+    """
+    A report of hostilities at a site. What instant range it covers depends on its
+    `time_precision` and `ongoing` (DESIGN.md, "Time", rule 5; the rule itself is
+    corridors/overlap.py).
+    """
+
+    class Kind(models.TextChoices):
+        SHELLING = "shelling", _("Shelling")
+        AIR_STRIKE = "air_strike", _("Air strike")
+        GROUND_ASSAULT = "ground_assault", _("Ground assault")
+        SMALL_ARMS = "small_arms", _("Small-arms fire")
+        MISSILE_STRIKE = "missile_strike", _("Missile strike")
+        MINES = "mines", _("Mines")
+        OTHER = "other", _("Other")
+
+    class Precision(models.TextChoices):
+        EXACT = "exact", _("Exact time")
+        HOUR = "hour", _("Hour known")
+        DAY = "day", _("Day known")
+
+    site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.PROTECT, related_name="hostilities")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    started_at = models.DateTimeField(_("started at"), db_index=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True, db_index=True)
+    ongoing = models.BooleanField(_("ongoing"), default=False, help_text=_("Still going on; give no end yet."))
+    time_precision = models.CharField(
+        _("time precision"), max_length=10, choices=Precision.choices, default=Precision.EXACT
+    )
+    description = models.TextField(_("description"), blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("hostility report")
+        verbose_name_plural = _("hostility reports")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
+                name="hostilityreport_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(ongoing=False) | Q(ended_at__isnull=True),
+                name="hostilityreport_ongoing_has_no_end",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.site} from {self.started_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        if self.started_at and self.ended_at and self.ended_at <= self.started_at:
+            raise ValidationError({"ended_at": _("The end must be after the start.")})
+        if self.ongoing and self.ended_at:
+            raise ValidationError(
+                {"ongoing": _("An ongoing report has no end yet: clear “ongoing” when you give an end.")}
+            )

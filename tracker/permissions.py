@@ -1,0 +1,88 @@
+"""
+Who may do what (DESIGN.md, "Who may do what"), in one place: the admin, the API,
+the staff pages and the services all ask these functions.
+
+| role        | can                                                                    |
+|-------------|------------------------------------------------------------------------|
+| anyone      | read public figures                                                     |
+| reporter    | add figures for their organisation; edit and retract that organisation's |
+| coordinator | the above; manage sites, corridors, windows; verify or dispute any     |
+|             | figure; review flags; see restricted sites' exact positions            |
+| admin       | everything, users and organisations                                    |
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tracker.models import Role, Verification
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from tracker.models import Attributed, User
+
+# The verification states a reporter may give their own organisation's figures;
+# verifying and disputing are a coordinator's judgement.
+REPORTER_VERIFICATIONS = frozenset({Verification.UNVERIFIED, Verification.RETRACTED})
+
+
+def role_of(user: User | AnonymousUser | None) -> str | None:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    return user.role
+
+
+def is_admin(user: Any) -> bool:
+    return role_of(user) == Role.ADMIN
+
+
+def is_coordinator(user: Any) -> bool:
+    """Coordinators and admins."""
+    return role_of(user) in (Role.COORDINATOR, Role.ADMIN)
+
+
+def is_staff_member(user: Any) -> bool:
+    return role_of(user) is not None
+
+
+def can_add_figures(user: Any) -> bool:
+    """Any member of an organisation; an admin also without one (the figure's organisation is then empty)."""
+    return is_admin(user) or (is_staff_member(user) and user.organisation_id is not None)
+
+
+def can_edit_figure(user: Any, figure: Attributed) -> bool:
+    """Change every field, or delete: an admin, or a member of the figure's organisation."""
+    if is_admin(user):
+        return True
+    return is_staff_member(user) and user.organisation_id is not None and figure.organisation_id == user.organisation_id
+
+
+def can_set_verification(user: Any, value: str) -> bool:
+    return is_coordinator(user) or (is_staff_member(user) and value in REPORTER_VERIFICATIONS)
+
+
+def can_manage_places(user: Any) -> bool:
+    """Sites, corridors, windows and schedules."""
+    return is_coordinator(user)
+
+
+def can_review_flags(user: Any) -> bool:
+    return is_coordinator(user)
+
+
+def can_manage_sources(user: Any) -> bool:
+    """Change or delete a source; any staff member may add one."""
+    return is_coordinator(user)
+
+
+def can_manage_accounts(user: Any) -> bool:
+    """Users and organisations."""
+    return is_admin(user)
+
+
+def can_view_exact_location(user: Any) -> bool:
+    """Whether this user may see a restricted site's exact coordinates."""
+    if is_coordinator(user):
+        return True
+    return is_staff_member(user) and user.has_perm("tracker.view_exact_location")

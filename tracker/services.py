@@ -1,0 +1,139 @@
+"""
+Named write operations on the facts on the ground. Every write of an audited model
+goes through here (or corridors/services.py): the admin, the API, the staff pages
+and the demo loader. Each one checks who may do it, validates with the model's
+rules, records the user in the audit history and runs in one transaction, so a
+failed call writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.db import models, transaction
+from django.utils.translation import gettext as _
+
+from tracker import permissions
+from tracker.models import Attributed, HostilityReport, Site, Source
+
+if TYPE_CHECKING:
+    from tracker.models import User
+
+M = TypeVar("M", bound=models.Model)
+
+# Set by the system from the logged-in user, never by the person writing.
+STAMPED_FIELDS = frozenset({"organisation", "created_by"})
+
+
+def changed_fields(instance: models.Model) -> set[str]:
+    """Names of the concrete fields whose value differs from the stored row (all of them for a new one)."""
+    fields = [f for f in instance._meta.concrete_fields if not f.primary_key]
+    if instance._state.adding or instance.pk is None:
+        return {f.name for f in fields}
+    stored = type(instance)._default_manager.filter(pk=instance.pk).values(*(f.attname for f in fields)).first()
+    if stored is None:
+        return {f.name for f in fields}
+    return {f.name for f in fields if getattr(instance, f.attname) != stored[f.attname]}
+
+
+def audited_save(instance: M, *, user: User | None) -> M:
+    """Validate with the model's rules and save, recording `user` in the audit history."""
+    instance.full_clean()
+    instance._history_user = user  # type: ignore[attr-defined]
+    instance.save()
+    return instance
+
+
+def audited_delete(instance: models.Model, *, user: User | None) -> None:
+    instance._history_user = user  # type: ignore[attr-defined]
+    try:
+        instance.delete()
+    except models.ProtectedError as exc:
+        raise PermissionDenied(
+            _("%(object)s is referred to by other records and cannot be deleted: %(what)s.")
+            % {
+                "object": instance,
+                "what": ", ".join(sorted({str(o._meta.verbose_name) for o in exc.protected_objects})),
+            }
+        ) from None
+
+
+@transaction.atomic
+def figure_save(*, figure: Attributed, user: User) -> Attributed:
+    """
+    Create or change a figure (a count, a departure, an arrival, a hostility report).
+
+    A new figure is stamped with the user's organisation and the user. A member of
+    the figure's organisation may change it; a coordinator may change only the
+    verification of another organisation's figure. Only coordinators verify or
+    dispute; reporters may set "unverified" or "retracted".
+    """
+    if figure._state.adding:
+        if not permissions.can_add_figures(user):
+            raise PermissionDenied(_("Only members of an organisation can add figures."))
+        figure.organisation = getattr(user, "organisation", None)
+        figure.created_by = user
+        changed = {"verification"}
+    else:
+        changed = changed_fields(figure)
+        if not changed:
+            return figure
+        if changed & STAMPED_FIELDS:
+            raise PermissionDenied(_("The organisation and the person who entered a figure cannot be changed."))
+        if not permissions.can_edit_figure(user, figure) and not (
+            permissions.is_coordinator(user) and changed == {"verification"}
+        ):
+            raise PermissionDenied(_("You can change only your own organisation's figures."))
+    if "verification" in changed and not permissions.can_set_verification(user, figure.verification):
+        raise PermissionDenied(_("Only a coordinator can mark a figure verified or disputed."))
+    return audited_save(figure, user=user)
+
+
+@transaction.atomic
+def figure_delete(*, figure: Attributed, user: User) -> None:
+    if not permissions.can_edit_figure(user, figure):
+        raise PermissionDenied(_("You can delete only your own organisation's figures."))
+    audited_delete(figure, user=user)
+
+
+def hostility_report_save(*, report: HostilityReport, user: User) -> HostilityReport:
+    """Create or change a hostility report (retracting is a change of its verification)."""
+    figure_save(figure=report, user=user)
+    return report
+
+
+def hostility_report_delete(*, report: HostilityReport, user: User) -> None:
+    """Delete a report that raised no flag; one with flags must be retracted, so its history stays."""
+    figure_delete(figure=report, user=user)
+
+
+@transaction.atomic
+def site_save(*, site: Site, user: User) -> Site:
+    if not permissions.can_manage_places(user):
+        raise PermissionDenied(_("Only coordinators can add or change sites."))
+    return audited_save(site, user=user)
+
+
+@transaction.atomic
+def site_delete(*, site: Site, user: User) -> None:
+    if not permissions.can_manage_places(user):
+        raise PermissionDenied(_("Only coordinators can delete sites."))
+    audited_delete(site, user=user)
+
+
+@transaction.atomic
+def source_save(*, source: Source, user: User) -> Source:
+    if source._state.adding:
+        if not permissions.is_staff_member(user):
+            raise PermissionDenied(_("Log in to add a source."))
+    elif not permissions.can_manage_sources(user):
+        raise PermissionDenied(_("Only coordinators can change sources."))
+    return audited_save(source, user=user)
+
+
+@transaction.atomic
+def source_delete(*, source: Source, user: User) -> None:
+    if not permissions.can_manage_sources(user):
+        raise PermissionDenied(_("Only coordinators can delete sources."))
+    audited_delete(source, user=user)
