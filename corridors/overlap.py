@@ -1,0 +1,83 @@
+"""
+The overlap rule (DESIGN.md "Time" rules 4–5, "Flags"): does a corridor window and a
+hostility report overlap in time, what is the clipped overlap, how certain is it.
+Pure: plain values in, plain values out; no ORM, no clock. Every path that raises
+or withdraws flags — the tasks, the sweep, the tests — decides with `overlap()`.
+
+Where the report is (DESIGN.md "Space") is decided by the candidate queries in
+corridors/flagging.py: this rule is only about time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+from tracker.coverage import EXACT, Coverage, covered_interval
+
+__all__ = ["CONFIRMED", "POSSIBLE", "Overlap", "ReportTimes", "WindowTimes", "certainty", "covered_interval", "overlap"]
+
+CONFIRMED, POSSIBLE = "confirmed", "possible"
+
+
+class WindowTimes(NamedTuple):
+    """A corridor window, `[starts_at, ends_at)` in UTC. A cancelled window is never flagged."""
+
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    cancelled: bool = False
+
+
+class ReportTimes(NamedTuple):
+    """What the rule needs to know of a hostility report; `zone_name` is its site's zone."""
+
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    ongoing: bool
+    precision: str
+    zone_name: str
+    retracted: bool = False
+
+
+class Overlap(NamedTuple):
+    """The overlap clipped to the window; for an instant both ends are that instant."""
+
+    start: dt.datetime
+    end: dt.datetime
+    certainty: str
+
+
+def certainty(precision: str) -> str:
+    """An overlap found with an exact time is confirmed; with only the hour or the day known, possible."""
+    return CONFIRMED if precision == EXACT else POSSIBLE
+
+
+def clip(window: WindowTimes, coverage: Coverage) -> tuple[dt.datetime, dt.datetime] | None:
+    """The part of the window the coverage overlaps (half-open: touching is not overlapping), or None."""
+    if coverage.instant:
+        t = coverage.start
+        return (t, t) if window.starts_at <= t < window.ends_at else None
+    if coverage.start >= window.ends_at or (coverage.end is not None and coverage.end <= window.starts_at):
+        return None
+    end = window.ends_at if coverage.end is None else min(window.ends_at, coverage.end)
+    return max(window.starts_at, coverage.start), end
+
+
+def overlap(window: WindowTimes, report: ReportTimes) -> Overlap | None:
+    """
+    The flag this pair should have, or None. A retracted report overlaps nothing; a
+    cancelled window is never flagged.
+    """
+    if window.cancelled or report.retracted:
+        return None
+    coverage = covered_interval(
+        started_at=report.started_at,
+        ended_at=report.ended_at,
+        ongoing=report.ongoing,
+        precision=report.precision,
+        zone_name=report.zone_name,
+    )
+    clipped = clip(window, coverage)
+    if clipped is None:
+        return None
+    return Overlap(clipped[0], clipped[1], certainty(report.precision))
