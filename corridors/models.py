@@ -11,6 +11,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -310,3 +311,33 @@ class Flag(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.get_certainty_display()} flag: {self.hostility} / {self.window}"
+
+
+class FlagCheck(models.Model):
+    """
+    The flag engine's outbox: "the flags of this report / window / corridor may be
+    stale". Written in the same transaction as the change that makes them stale, so
+    it exists exactly when the change does, whether or not the task queued after the
+    commit ever reaches a worker. The check that covers it deletes it; the periodic
+    sweep runs the checks of those left behind (a broker outage, a lost worker).
+
+    Targets are ids, not foreign keys: a marker may outlive a deleted window or report.
+    """
+
+    class Target(models.TextChoices):
+        REPORT = "report", _("hostility report")
+        WINDOW = "window", _("window")
+        CORRIDOR = "corridor", _("corridor")
+
+    target = models.CharField(_("target"), max_length=10, choices=Target.choices)
+    target_id = models.BigIntegerField(_("target id"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("pending flag check")
+        verbose_name_plural = _("pending flag checks")
+        indexes = [models.Index(fields=["target", "target_id"], name="flagcheck_target")]
+
+    def __str__(self) -> str:
+        return f"{self.get_target_display()} {self.target_id} since {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from corridors import recheck
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag
 from corridors.schedule import ScheduleError, expand_schedule
 from tracker import permissions
-from tracker.services import audited_delete, audited_save
+from tracker.services import audited_delete, audited_save, changed_fields
 
 if TYPE_CHECKING:
     from tracker.models import Site, User
@@ -38,7 +39,10 @@ def corridor_save(*, corridor: Corridor, user: User, waypoints: Sequence[Site] |
     if corridor._state.adding:
         corridor.organisation = getattr(user, "organisation", None)
         corridor.created_by = user
+    moved = not corridor._state.adding and bool(changed_fields(corridor) & {"origin", "destination"})
     audited_save(corridor, user=user)
+    if moved:
+        recheck.recheck_corridors(corridor_ids=[corridor.pk])
     if waypoints is not None:
         corridor_set_waypoints(corridor=corridor, user=user, waypoints=waypoints)
     return corridor
@@ -56,6 +60,7 @@ def corridor_set_waypoints(*, corridor: Corridor, user: User, waypoints: Sequenc
         audited_delete(waypoint, user=user)
     for position, site in enumerate(sites, start=1):
         audited_save(CorridorWaypoint(corridor=corridor, site=site, position=position), user=user)
+    recheck.recheck_corridors(corridor_ids=[corridor.pk])
 
 
 @transaction.atomic
@@ -67,16 +72,26 @@ def corridor_delete(*, corridor: Corridor, user: User) -> None:
 
 @transaction.atomic
 def window_save(*, window: CorridorWindow, user: User) -> CorridorWindow:
-    """Create or change a window (live windows of one corridor may not overlap: CorridorWindow.clean)."""
+    """
+    Create or change a window (live windows of one corridor may not overlap:
+    CorridorWindow.clean). Its flags follow after the commit; a cancelled window's
+    are withdrawn.
+    """
     _require_manager(user)
-    return audited_save(window, user=user)
+    if not window._state.adding and not changed_fields(window):
+        return window
+    audited_save(window, user=user)
+    recheck.recheck_window(window_id=window.pk)
+    return window
 
 
 @transaction.atomic
 def window_delete(*, window: CorridorWindow, user: User) -> None:
     """Delete a window that raised no flag; one with flags is cancelled instead, so its history stays."""
     _require_manager(user)
+    window_id = window.pk
     audited_delete(window, user=user)
+    recheck.recheck_window(window_id=window_id)
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from tracker import geo
+from tracker.coverage import Coverage, covered_interval
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -367,6 +368,11 @@ class HostilityReport(Figure):
         _("time precision"), max_length=10, choices=Precision.choices, default=Precision.EXACT
     )
     description = models.TextField(_("description"), blank=True)
+    # What the report covers (tracker/coverage.py) as a half-open range, derived in
+    # save(): the key by which the flag engine finds candidate windows with an index.
+    # An instant t is stored as [t, t + 1 µs); an open end (ongoing) as NULL.
+    coverage_start = models.DateTimeField(_("covers from"), editable=False)
+    coverage_end = models.DateTimeField(_("covers until"), null=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -374,6 +380,9 @@ class HostilityReport(Figure):
         ordering = ["-started_at", "-id"]
         verbose_name = _("hostility report")
         verbose_name_plural = _("hostility reports")
+        # The portable (SQLite) candidate query's index; PostgreSQL also gets a GiST
+        # index on (site, tstzrange(coverage_start, coverage_end)) in the migrations.
+        indexes = [models.Index(fields=["site", "coverage_start"], name="hostility_site_coverage")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
@@ -387,6 +396,26 @@ class HostilityReport(Figure):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.site} from {self.started_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            self.coverage_start, self.coverage_end = self.coverage().index_bounds()
+        except ValueError:
+            # An end before the start: the database's own constraint refuses the row below.
+            self.coverage_start, self.coverage_end = self.started_at, None
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "coverage_start", "coverage_end"}
+        super().save(*args, **kwargs)
+
+    def coverage(self) -> Coverage:
+        """The UTC interval this report covers, in its site's zone (DESIGN.md "Time" rule 5)."""
+        return covered_interval(
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            ongoing=self.ongoing,
+            precision=self.time_precision,
+            zone_name=self.site.timezone,
+        )
 
     def clean(self) -> None:
         if self.started_at and self.ended_at and self.ended_at <= self.started_at:

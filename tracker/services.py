@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
+from corridors import recheck
+from corridors.flagging import corridors_touching_site
 from tracker import permissions
 from tracker.models import Attributed, HostilityReport, Site, Source
 
@@ -97,22 +99,47 @@ def figure_delete(*, figure: Attributed, user: User) -> None:
     audited_delete(figure, user=user)
 
 
+@transaction.atomic
 def hostility_report_save(*, report: HostilityReport, user: User) -> HostilityReport:
-    """Create or change a hostility report (retracting is a change of its verification)."""
+    """
+    Create or change a hostility report (retracting is a change of its verification).
+    Its flags are raised, updated or withdrawn after the commit.
+    """
     figure_save(figure=report, user=user)
+    recheck.recheck_report(report_id=report.pk)
     return report
 
 
+@transaction.atomic
 def hostility_report_delete(*, report: HostilityReport, user: User) -> None:
     """Delete a report that raised no flag; one with flags must be retracted, so its history stays."""
+    report_id = report.pk
     figure_delete(figure=report, user=user)
+    recheck.recheck_report(report_id=report_id)
 
 
 @transaction.atomic
 def site_save(*, site: Site, user: User) -> Site:
+    """
+    Create or change a site. Moving it in the tree re-checks every corridor it touched
+    before or touches after (DESIGN.md "Space"); a new time zone moves what its
+    hour- and day-precision reports cover, so those are re-checked too.
+    """
     if not permissions.can_manage_places(user):
         raise PermissionDenied(_("Only coordinators can add or change sites."))
-    return audited_save(site, user=user)
+    changed = set() if site._state.adding else changed_fields(site)
+    touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
+    audited_save(site, user=user)
+    if "parent" in changed:
+        recheck.recheck_corridors(corridor_ids=touched_before | corridors_touching_site(site.pk))
+    if "timezone" in changed:
+        for report in site.hostilities.all():
+            report.site = site
+            start, end = report.coverage().index_bounds()
+            if (report.coverage_start, report.coverage_end) != (start, end):
+                audited_save(report, user=user)
+                recheck.recheck_report(report_id=report.pk)
+    return site
 
 
 @transaction.atomic

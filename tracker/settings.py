@@ -236,6 +236,29 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(600, CELERY_TASK_TIME_LIMIT * 2)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Flag engine --------------------------------------------------------------
+
+# The sweep runs the flag checks whose task never ran (a broker outage, a killed
+# worker) once their outbox marker is FLAG_SWEEP_GRACE seconds old; the full
+# reconciliation re-checks every window against every report, as a last line of
+# defence against flags made stale by anything that bypassed the services.
+FLAG_SWEEP_INTERVAL = env_int("FLAG_SWEEP_INTERVAL", 300, minimum=1)
+FLAG_SWEEP_GRACE = env_int("FLAG_SWEEP_GRACE", 60, minimum=0)
+FLAG_RECONCILE_INTERVAL = env_int("FLAG_RECONCILE_INTERVAL", 86_400, minimum=60)
+CELERY_BEAT_SCHEDULE = {
+    "flags-sweep": {
+        "task": "corridors.sweep_flags",
+        "schedule": FLAG_SWEEP_INTERVAL,
+        # A sweep still queued when the next is due is dropped: the next one does its work.
+        "options": {"expires": FLAG_SWEEP_INTERVAL},
+    },
+    "flags-reconcile-all": {
+        "task": "corridors.reconcile_all_flags",
+        "schedule": FLAG_RECONCILE_INTERVAL,
+        "options": {"expires": FLAG_RECONCILE_INTERVAL},
+    },
+}
+
 # --- Security ---------------------------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True

@@ -1,0 +1,422 @@
+"""
+The flag engine (DESIGN.md "Flags"): raise, update, withdraw and reopen the flags
+of windows and hostility reports so that they say what the overlap rule
+(corridors/overlap.py) says about the data as it is now.
+
+How a check runs, whatever its scope (some reports, some windows, one corridor):
+
+1. Read the outbox markers (FlagCheck) of the scope, before anything else: the
+   changes they stand for are then committed and visible to every later read.
+2. Lock the windows of the scope (FOR NO KEY UPDATE, in id order). Every writer of
+   flags holds the lock of the flag's window, so two checks of one pair never race,
+   and an edit of the window waits for the check (or the check for the edit).
+3. Read the candidate pairs with one indexed query (space: the corridor's path and
+   the site tree; time: the stored coverage range), the existing flags of the scope,
+   and decide each pair with `overlap()`.
+4. Write only the difference, with its audit history; delete the markers read in 1.
+
+A check computes from the state it reads after taking its locks, so a stale check
+that runs late writes the same thing as a fresh one: running any of it twice, or
+the sweep after a task, changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from corridors import signals
+from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
+from corridors.overlap import Overlap, ReportTimes, WindowTimes, overlap
+from tracker.models import HostilityReport, Site, Verification
+
+log = logging.getLogger("corridors.flags")
+UTC = dt.UTC
+
+# Windows per transaction in the sweep: bounds the memory and the time locks are held.
+BATCH_SIZE = 500
+# Reports per check in the sweep: each may touch many windows, all locked at once.
+REPORT_BATCH_SIZE = 50
+
+W = CorridorWindow._meta.db_table
+R = HostilityReport._meta.db_table
+S = Site._meta.db_table
+C = Corridor._meta.db_table
+P = CorridorWaypoint._meta.db_table
+
+# The overlap of a report's stored coverage with a window, half-open. On PostgreSQL
+# as ranges, which the GiST indexes (site, coverage) and (corridor, window) answer;
+# elsewhere as comparisons on the b-tree index (site, coverage_start). Same result.
+OVERLAPS = {
+    "postgresql": "tstzrange(r.coverage_start, r.coverage_end, '[)') && tstzrange(w.starts_at, w.ends_at, '[)')",
+    "portable": "r.coverage_start < w.ends_at AND (r.coverage_end IS NULL OR r.coverage_end > w.starts_at)",
+}
+
+COLUMNS = "w.id, w.starts_at, w.ends_at, r.id, r.started_at, r.ended_at, r.ongoing, r.time_precision, s.timezone"
+
+# The sites that touch each corridor (DESIGN.md "Space"): every site on its path,
+# their ancestors and their descendants. UNION (not UNION ALL) also stops the
+# recursion on a cycle, which Site.clean() forbids anyway.
+REACH_OF_WINDOWS = f"""
+corridor_ids(id) AS (SELECT DISTINCT corridor_id FROM {W} WHERE id IN ({{ids}})),
+path(corridor_id, site_id) AS (
+    SELECT c.id, c.origin_id FROM {C} c JOIN corridor_ids ON corridor_ids.id = c.id
+    UNION SELECT c.id, c.destination_id FROM {C} c JOIN corridor_ids ON corridor_ids.id = c.id
+    UNION SELECT p.corridor_id, p.site_id FROM {P} p JOIN corridor_ids ON corridor_ids.id = p.corridor_id
+),
+up(corridor_id, site_id) AS (
+    SELECT corridor_id, site_id FROM path
+    UNION SELECT up.corridor_id, s.parent_id FROM up JOIN {S} s ON s.id = up.site_id WHERE s.parent_id IS NOT NULL
+),
+down(corridor_id, site_id) AS (
+    SELECT corridor_id, site_id FROM path
+    UNION SELECT down.corridor_id, s.id FROM down JOIN {S} s ON s.parent_id = down.site_id
+),
+reach(corridor_id, site_id) AS (SELECT corridor_id, site_id FROM up UNION SELECT corridor_id, site_id FROM down)
+"""
+
+# The same relation seen from the reports' side: for each report site ("root"), its
+# ancestors and descendants, and the corridors whose path holds one of them.
+TOUCHING_REPORTS = f"""
+seed(root) AS (SELECT DISTINCT site_id FROM {R} WHERE id IN ({{ids}})),
+up(root, site_id) AS (
+    SELECT root, root FROM seed
+    UNION SELECT up.root, s.parent_id FROM up JOIN {S} s ON s.id = up.site_id WHERE s.parent_id IS NOT NULL
+),
+down(root, site_id) AS (
+    SELECT root, root FROM seed
+    UNION SELECT down.root, s.id FROM down JOIN {S} s ON s.parent_id = down.site_id
+),
+lineage(root, site_id) AS (SELECT root, site_id FROM up UNION SELECT root, site_id FROM down),
+touching(root, corridor_id) AS (
+    SELECT l.root, c.id FROM lineage l JOIN {C} c ON c.origin_id = l.site_id
+    UNION SELECT l.root, c.id FROM lineage l JOIN {C} c ON c.destination_id = l.site_id
+    UNION SELECT l.root, p.corridor_id FROM lineage l JOIN {P} p ON p.site_id = l.site_id
+)
+"""
+
+LIVE = f"NOT w.cancelled AND r.verification <> '{Verification.RETRACTED}'"
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def overlaps_sql() -> str:
+    return OVERLAPS["postgresql" if connection.vendor == "postgresql" else "portable"]
+
+
+def window_candidates_sql(window_ids: Sequence[int], columns: str = COLUMNS) -> tuple[str, list[int]]:
+    """Every (window, report) pair of these windows that touches in space and whose ranges overlap."""
+    ids = _placeholders(window_ids)
+    sql = f"""
+        WITH RECURSIVE {REACH_OF_WINDOWS.format(ids=ids)}
+        SELECT {columns}
+        FROM {W} w
+        JOIN reach ON reach.corridor_id = w.corridor_id
+        JOIN {R} r ON r.site_id = reach.site_id
+        JOIN {S} s ON s.id = r.site_id
+        WHERE w.id IN ({ids}) AND {LIVE} AND {overlaps_sql()}
+    """  # noqa: S608 - table names from the models, values as parameters
+    return sql, [*window_ids, *window_ids]
+
+
+def report_candidates_sql(
+    report_ids: Sequence[int], window_ids: Sequence[int] | None = None, columns: str = COLUMNS
+) -> tuple[str, list[int]]:
+    """Every (window, report) pair of these reports (and of these windows, if given), as above."""
+    ids = _placeholders(report_ids)
+    only_windows = f"AND w.id IN ({_placeholders(window_ids)})" if window_ids is not None else ""
+    sql = f"""
+        WITH RECURSIVE {TOUCHING_REPORTS.format(ids=ids)}
+        SELECT {columns}
+        FROM {R} r
+        JOIN touching t ON t.root = r.site_id
+        JOIN {W} w ON w.corridor_id = t.corridor_id
+        JOIN {S} s ON s.id = r.site_id
+        WHERE r.id IN ({ids}) {only_windows} AND {LIVE} AND {overlaps_sql()}
+    """  # noqa: S608 - table names from the models, values as parameters
+    return sql, [*report_ids, *report_ids, *(window_ids or [])]
+
+
+def corridors_touching_site(site_id: int) -> set[int]:
+    """The corridors a report at this site touches, in the site tree as it is now."""
+    sql = f"""
+        WITH RECURSIVE
+        up(site_id) AS (
+            SELECT CAST(%s AS BIGINT)
+            UNION SELECT s.parent_id FROM up JOIN {S} s ON s.id = up.site_id WHERE s.parent_id IS NOT NULL
+        ),
+        down(site_id) AS (
+            SELECT CAST(%s AS BIGINT) UNION SELECT s.id FROM down JOIN {S} s ON s.parent_id = down.site_id
+        ),
+        lineage(site_id) AS (SELECT site_id FROM up UNION SELECT site_id FROM down)
+        SELECT c.id FROM {C} c
+        WHERE c.origin_id IN (SELECT site_id FROM lineage) OR c.destination_id IN (SELECT site_id FROM lineage)
+        UNION SELECT p.corridor_id FROM {P} p WHERE p.site_id IN (SELECT site_id FROM lineage)
+    """  # noqa: S608 - table names from the models, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [site_id, site_id])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """A timestamp from a raw query: aware from PostgreSQL, UTC text from SQLite."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _expected(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int], Overlap]:
+    """What the overlap rule says of each candidate pair; the query only narrows them down."""
+    expected: dict[tuple[int, int], Overlap] = {}
+    reports: dict[int, ReportTimes] = {}
+    for w_id, w_start, w_end, r_id, started_at, ended_at, ongoing, precision, zone_name in rows:
+        report = reports.get(r_id)
+        if report is None:
+            report = reports[r_id] = ReportTimes(
+                _aware(started_at),  # type: ignore[arg-type]
+                _aware(ended_at),
+                bool(ongoing),
+                precision,
+                zone_name,
+            )
+        found = overlap(WindowTimes(_aware(w_start), _aware(w_end)), report)  # type: ignore[arg-type]
+        if found is not None:
+            expected[(w_id, r_id)] = found
+    return expected
+
+
+@dataclass
+class Outcome:
+    """What a check changed. `raised` includes the `reopened` flags."""
+
+    raised: list[Flag] = field(default_factory=list)
+    reopened: list[Flag] = field(default_factory=list)
+    updated: list[Flag] = field(default_factory=list)
+    withdrawn: list[Flag] = field(default_factory=list)
+
+    def __iadd__(self, other: Outcome) -> Outcome:
+        self.raised += other.raised
+        self.reopened += other.reopened
+        self.updated += other.updated
+        self.withdrawn += other.withdrawn
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.raised or self.updated or self.withdrawn)
+
+
+def _apply(
+    expected: dict[tuple[int, int], Overlap], existing: dict[tuple[int, int], Flag], now: dt.datetime
+) -> Outcome:
+    """
+    Make the flags of the scope say `expected`: raise new ones, update changed ones in
+    place (a review state stays), reopen withdrawn ones that overlap again, withdraw
+    those whose overlap is gone. Never delete.
+    """
+    outcome = Outcome()
+    new: list[Flag] = []
+    reopened: list[Flag] = []
+    for (window_id, report_id), found in expected.items():
+        flag = existing.get((window_id, report_id))
+        if flag is None:
+            new.append(
+                Flag(
+                    window_id=window_id,
+                    hostility_id=report_id,
+                    overlap_start=found.start,
+                    overlap_end=found.end,
+                    certainty=found.certainty,
+                    status=Flag.Status.OPEN,
+                    raised_at=now,
+                )
+            )
+            continue
+        same = (flag.overlap_start, flag.overlap_end, flag.certainty) == tuple(found)
+        if flag.status == Flag.Status.WITHDRAWN:
+            # Raised again: the earlier review was about an overlap that had gone.
+            flag.status, flag.raised_at = Flag.Status.OPEN, now
+            flag.reviewed_by, flag.reviewed_at, flag.review_note = None, None, ""
+            reopened.append(flag)
+        elif not same:
+            outcome.updated.append(flag)
+        else:
+            continue
+        flag.overlap_start, flag.overlap_end, flag.certainty = found.start, found.end, found.certainty
+    for key, flag in existing.items():
+        if key not in expected and flag.status != Flag.Status.WITHDRAWN:
+            flag.status = Flag.Status.WITHDRAWN
+            outcome.withdrawn.append(flag)
+
+    if new:
+        # One INSERT per batch for the flags and one for their history rows; no
+        # conflict is possible, since every writer of a window's flags holds its lock.
+        outcome.raised += bulk_create_with_history(new, Flag, batch_size=BATCH_SIZE, default_date=now)
+    outcome.raised += reopened
+    outcome.reopened = reopened
+    changed = [*reopened, *outcome.updated, *outcome.withdrawn]
+    if changed:
+        for flag in changed:
+            flag.updated_at = now  # bulk_update does not apply auto_now
+        # A bulk UPDATE and a bulk insert of the history rows that keep the earlier values.
+        bulk_update_with_history(
+            changed,
+            Flag,
+            fields=[
+                "overlap_start",
+                "overlap_end",
+                "certainty",
+                "status",
+                "raised_at",
+                "reviewed_by",
+                "reviewed_at",
+                "review_note",
+                "updated_at",
+            ],
+            batch_size=BATCH_SIZE,
+            default_date=now,
+        )
+    return outcome
+
+
+def _announce_on_commit(outcome: Outcome) -> None:
+    if outcome.raised or outcome.withdrawn:
+        transaction.on_commit(
+            lambda: signals.announce(raised=outcome.raised, withdrawn=outcome.withdrawn, reopened=outcome.reopened)
+        )
+
+
+def _markers(target: str, ids: Sequence[int]) -> list[int]:
+    return list(FlagCheck.objects.filter(target=target, target_id__in=ids).values_list("pk", flat=True))
+
+
+def _lock_windows(window_ids: Iterable[int]) -> list[int]:
+    """Lock these windows in id order (a fixed order, so two checks cannot deadlock); the ids that exist."""
+    return list(
+        CorridorWindow.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(set(window_ids)))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _existing(**filters: Any) -> dict[tuple[int, int], Flag]:
+    return {(f.window_id, f.hostility_id): f for f in Flag.objects.filter(**filters)}
+
+
+def _check_windows_locked(window_ids: list[int], now: dt.datetime) -> Outcome:
+    """The flags of these windows (locked by the caller), against every report."""
+    if not window_ids:
+        return Outcome()
+    expected = _expected(_fetch(*window_candidates_sql(window_ids)))
+    return _apply(expected, _existing(window_id__in=window_ids), now)
+
+
+@transaction.atomic
+def flags_check_windows(*, window_ids: Sequence[int], now: dt.datetime) -> Outcome:
+    """Reconcile every flag of these windows with every report (a window was saved, cancelled, deleted)."""
+    markers = _markers(FlagCheck.Target.WINDOW, window_ids)
+    outcome = _check_windows_locked(_lock_windows(window_ids), now)
+    FlagCheck.objects.filter(pk__in=markers).delete()
+    _announce_on_commit(outcome)
+    return outcome
+
+
+@transaction.atomic
+def flags_check_reports(*, report_ids: Sequence[int], now: dt.datetime) -> Outcome:
+    """Reconcile every flag of these reports with every window (a report was saved, retracted, deleted)."""
+    markers = _markers(FlagCheck.Target.REPORT, report_ids)
+    outcome = Outcome()
+    if report_ids:
+        # Which windows to lock: those the reports overlap now, and those they had a
+        # live flag on (to withdraw it). The pairs are read again under the locks.
+        sql, params = report_candidates_sql(report_ids, columns="w.id")
+        candidates = {row[0] for row in _fetch(sql, params)}
+        flagged = Flag.objects.filter(hostility_id__in=report_ids).exclude(status=Flag.Status.WITHDRAWN)
+        locked = _lock_windows(candidates | set(flagged.values_list("window_id", flat=True)))
+        if locked:
+            expected = _expected(_fetch(*report_candidates_sql(report_ids, locked)))
+            outcome = _apply(expected, _existing(hostility_id__in=report_ids, window_id__in=locked), now)
+    FlagCheck.objects.filter(pk__in=markers).delete()
+    _announce_on_commit(outcome)
+    return outcome
+
+
+def flags_check_corridor(*, corridor_id: int, now: dt.datetime) -> Outcome:
+    """Reconcile every window of a corridor (its path changed, or the site tree around it)."""
+    markers = _markers(FlagCheck.Target.CORRIDOR, [corridor_id])
+    outcome = Outcome()
+    for batch in _window_batches(CorridorWindow.objects.filter(corridor_id=corridor_id)):
+        outcome += flags_check_windows(window_ids=batch, now=now)
+    FlagCheck.objects.filter(pk__in=markers).delete()
+    return outcome
+
+
+def _window_batches(windows: Any, batch_size: int = BATCH_SIZE) -> Iterable[list[int]]:
+    """Window ids in batches, by keyset pagination: memory stays flat however many there are."""
+    last = 0
+    while True:
+        batch = list(windows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
+
+
+def flags_reconcile_all(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> Outcome:
+    """Reconcile every window, in batches of one transaction each (the periodic full check and the benchmark)."""
+    outcome = Outcome()
+    for batch in _window_batches(CorridorWindow.objects.all(), batch_size):
+        outcome += flags_check_windows(window_ids=batch, now=now)
+    return outcome
+
+
+def flags_sweep(*, now: dt.datetime, grace: dt.timedelta) -> Outcome:
+    """
+    Run the checks whose markers are older than `grace`: their task was lost (broker
+    down, worker killed, retries exhausted) or is late. Younger markers are left to
+    the task queued with them; checking them too would be harmless, only wasted.
+    """
+    outcome = Outcome()
+    cutoff = now - grace
+    while True:
+        pending = list(
+            FlagCheck.objects.filter(created_at__lte=cutoff)
+            .order_by("pk")
+            .values_list("target", "target_id")[:BATCH_SIZE]
+        )
+        if not pending:
+            return outcome
+        by_target: dict[str, set[int]] = defaultdict(set)
+        for target, target_id in pending:
+            by_target[target].add(target_id)
+        log.info(
+            "event=flag_sweep reports=%d windows=%d corridors=%d",
+            len(by_target[FlagCheck.Target.REPORT]),
+            len(by_target[FlagCheck.Target.WINDOW]),
+            len(by_target[FlagCheck.Target.CORRIDOR]),
+        )
+        # Every check below deletes the markers it covered, so the loop moves on.
+        report_ids = sorted(by_target[FlagCheck.Target.REPORT])
+        for start in range(0, len(report_ids), REPORT_BATCH_SIZE):
+            outcome += flags_check_reports(report_ids=report_ids[start : start + REPORT_BATCH_SIZE], now=now)
+        if by_target[FlagCheck.Target.WINDOW]:
+            outcome += flags_check_windows(window_ids=sorted(by_target[FlagCheck.Target.WINDOW]), now=now)
+        for corridor_id in sorted(by_target[FlagCheck.Target.CORRIDOR]):
+            outcome += flags_check_corridor(corridor_id=corridor_id, now=now)

@@ -1,0 +1,86 @@
+"""
+Celery tasks of the flag engine: thin wrappers that take ids, read the clock once
+and call corridors/flagging.py, where the work and its tests are.
+
+They are queued after the commit of the change (corridors/recheck.py). A task that
+fails on a database or broker connection is retried with backoff; any other error
+is a bug and is not retried. Nothing depends on a task arriving: the change's outbox
+marker stays until a check covers it, and the periodic sweep runs the checks of
+markers left behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from typing import Any
+
+import kombu.exceptions
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from corridors import flagging
+
+log = logging.getLogger("corridors.flags")
+
+# Errors that pass: a dropped or refused connection, a deadlock or a lock timeout.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.OperationalError)
+
+
+class OutboxTask(DjangoTask):
+    """
+    `delay_on_commit()` that never fails the request whose commit queued it: when the
+    broker cannot be reached the change is committed anyway, and its outbox marker
+    brings the sweep to it. (Celery's own raises from inside `on_commit`, after the
+    commit, turning a saved change into an error page.)
+    """
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        transaction.on_commit(functools.partial(self._publish, args, kwargs))
+
+    def _publish(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self.delay(*args, **kwargs)
+        except kombu.exceptions.OperationalError as exc:
+            log.warning(
+                "event=broker_unavailable task=%s args=%s error=%r; the sweep will run it", self.name, args, exc
+            )
+
+
+RETRYING: dict[str, Any] = {
+    "base": OutboxTask,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+
+
+@shared_task(name="corridors.check_report", **RETRYING)
+def check_report(report_id: int) -> None:
+    flagging.flags_check_reports(report_ids=[report_id], now=timezone.now())
+
+
+@shared_task(name="corridors.check_window", **RETRYING)
+def check_window(window_id: int) -> None:
+    flagging.flags_check_windows(window_ids=[window_id], now=timezone.now())
+
+
+@shared_task(name="corridors.check_corridor", **RETRYING)
+def check_corridor(corridor_id: int) -> None:
+    flagging.flags_check_corridor(corridor_id=corridor_id, now=timezone.now())
+
+
+@shared_task(name="corridors.sweep_flags", **RETRYING)
+def sweep_flags() -> None:
+    flagging.flags_sweep(now=timezone.now(), grace=dt.timedelta(seconds=settings.FLAG_SWEEP_GRACE))
+
+
+@shared_task(name="corridors.reconcile_all_flags", **RETRYING)
+def reconcile_all_flags() -> None:
+    flagging.flags_reconcile_all(now=timezone.now())
