@@ -254,11 +254,23 @@ class ArrivalAdmin(MovementAdmin):
     )
 
 
+class DismissForm(forms.Form):
+    note = forms.CharField(
+        label=_("Why are these flags dismissed?"),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Kept with each flag and in its history, e.g. “the report is about another road”."),
+    )
+
+
 @admin.register(Flag)
 class FlagAdmin(RoleAdmin):
-    """Flags are raised and withdrawn by the system; people only read them here."""
+    """
+    Flags are raised and withdrawn by the system. Coordinators review them here:
+    acknowledge, or dismiss with a reason (corridors.services.flag_review).
+    """
 
     list_display = ("window", "hostility", "certainty", "status", "overlap_start", "overlap_end", "raised_at")
+    actions = ("acknowledge", "dismiss")
     list_filter = ("status", "certainty")
     search_fields = ("window__corridor__name", "hostility__site__name")
     list_select_related = ("window__corridor__origin", "hostility__site")
@@ -274,3 +286,41 @@ class FlagAdmin(RoleAdmin):
         "reviewed_at",
         "review_note",
     )
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_review_flags(request.user)
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[Flag], status: str, note: str = "") -> None:
+        done = 0
+        for flag in queryset:
+            try:
+                services.flag_review(flag=flag, user=request.user, status=status, note=note)
+            except (PermissionDenied, ValidationError) as exc:
+                self.message_user(request, f"{flag}: {' '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, _("%(n)d flag(s) %(status)s.") % {"n": done, "status": status}, messages.SUCCESS
+            )
+
+    @admin.action(description=_("Acknowledge the selected flags"), permissions=["review"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:
+        self._review(request, queryset, Flag.Status.ACKNOWLEDGED)
+
+    @admin.action(description=_("Dismiss the selected flags, with a reason"), permissions=["review"])
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[Flag]) -> HttpResponse | None:
+        """Asks for the reason on an intermediate page, then dismisses each flag with it."""
+        form = DismissForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._review(request, queryset, Flag.Status.DISMISSED, form.cleaned_data["note"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Dismiss flags"),
+            "opts": self.model._meta,
+            "flags": queryset,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/corridors/flag/dismiss.html", context)

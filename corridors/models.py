@@ -10,7 +10,7 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -105,6 +105,11 @@ class WindowQuerySet(models.QuerySet["CorridorWindow"]):
         """Annotate `open_flags`: flags that are open or acknowledged (what makes a window flagged)."""
         return self.annotate(open_flags=Count("flags", filter=Q(flags__status__in=Flag.ACTIVE_STATUSES)))
 
+    def flagged(self, value: bool = True) -> WindowQuerySet:
+        """Windows that have (or, with False, have not) a flag that is open or acknowledged."""
+        active = Flag.objects.filter(window=OuterRef("pk"), status__in=Flag.ACTIVE_STATUSES)
+        return self.filter(Exists(active)) if value else self.exclude(Exists(active))
+
     def overlapping(self, start: dt.datetime | None, end: dt.datetime | None) -> WindowQuerySet:
         """Windows that overlap the half-open `[start, end)`; a missing bound is unbounded."""
         qs = self
@@ -175,6 +180,11 @@ class CorridorWindow(TimeStamped):
                 raise ValidationError(
                     _("This window overlaps another live window of the corridor: %(window)s.") % {"window": clash}
                 )
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a hostility report overlaps this window, by a flag that is open or acknowledged."""
+        return self.flags.filter(status__in=Flag.ACTIVE_STATUSES).exists()
 
     def is_open_at(self, t: dt.datetime) -> bool:
         """Half-open: open at `starts_at`, closed again at `ends_at`."""
