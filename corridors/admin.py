@@ -300,9 +300,7 @@ class FlagAdmin(RoleAdmin):
             else:
                 done += 1
         if done:
-            self.message_user(
-                request, _("%(n)d flag(s) %(status)s.") % {"n": done, "status": status}, messages.SUCCESS
-            )
+            self.message_user(request, _("%(n)d flag(s) %(status)s.") % {"n": done, "status": status}, messages.SUCCESS)
 
     @admin.action(description=_("Acknowledge the selected flags"), permissions=["review"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:

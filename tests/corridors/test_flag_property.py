@@ -40,10 +40,10 @@ BASES = [
 QUARTER = dt.timedelta(minutes=15)
 CI = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
 # CI (.ci/run sets HYPOTHESIS_PROFILE=ci) runs the suite on PostgreSQL and on SQLite:
-# 2 x 1,000 worlds for the engine itself and 2 x 100 for the slower walk through the
+# 2 x 1,000 worlds for the engine itself and 2 x 62 for the slower walk through the
 # services, a minute or two per backend. Fewer when run by hand.
 ENGINE_EXAMPLES = int(os.environ.get("FLAG_PROPERTY_EXAMPLES", 1000 if CI else 150))
-SERVICE_EXAMPLES = max(ENGINE_EXAMPLES // 10, 10)
+SERVICE_EXAMPLES = max(ENGINE_EXAMPLES // 16, 10)
 
 
 # --- The oracle ------------------------------------------------------------------

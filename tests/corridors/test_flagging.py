@@ -7,6 +7,7 @@ test_flag_worker.py; the random comparison with an oracle in test_flag_property.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 from unittest import mock
 
@@ -388,3 +389,16 @@ def test_postgres_answers_the_candidate_queries_from_the_gist_indexes(places, wi
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "Seq Scan on corridors_corridorwindow" not in plan, plan
+
+
+def test_the_flags_check_command_reconciles_and_says_what_it_did(places, windows, alice, committed):
+    from django.core.management import call_command
+
+    report_save(alice, committed, site=places["azovstal"], started_at=utc(2022, 5, 5, 7))
+    Flag.objects.all().update(status="withdrawn")
+    out = io.StringIO()
+    call_command("flags_check", "--all", stdout=out)
+    assert out.getvalue().startswith("1 raised (1 reopened), 0 updated, 0 withdrawn in ")
+    out = io.StringIO()
+    call_command("flags_check", stdout=out)
+    assert out.getvalue().startswith("0 raised (0 reopened), 0 updated, 0 withdrawn in ")
