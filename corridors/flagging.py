@@ -27,7 +27,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -216,24 +216,40 @@ class Outcome:
         return bool(self.raised or self.updated or self.withdrawn)
 
 
+class Existing(NamedTuple):
+    """An existing flag, as much of it as deciding needs (model instances only for those that change)."""
+
+    pk: int
+    overlap_start: dt.datetime
+    overlap_end: dt.datetime
+    certainty: str
+    status: str
+
+
+def _existing(**filters: Any) -> dict[tuple[int, int], Existing]:
+    rows = Flag.objects.filter(**filters).values_list(
+        "window_id", "hostility_id", "pk", "overlap_start", "overlap_end", "certainty", "status"
+    )
+    return {(w, r): Existing(pk, start, end, certainty, status) for w, r, pk, start, end, certainty, status in rows}
+
+
 def _apply(
-    expected: dict[tuple[int, int], Overlap], existing: dict[tuple[int, int], Flag], now: dt.datetime
+    expected: dict[tuple[int, int], Overlap], existing: dict[tuple[int, int], Existing], now: dt.datetime
 ) -> Outcome:
     """
     Make the flags of the scope say `expected`: raise new ones, update changed ones in
     place (a review state stays), reopen withdrawn ones that overlap again, withdraw
     those whose overlap is gone. Never delete.
     """
-    outcome = Outcome()
     new: list[Flag] = []
-    reopened: list[Flag] = []
-    for (window_id, report_id), found in expected.items():
-        flag = existing.get((window_id, report_id))
-        if flag is None:
+    changes: dict[int, tuple[str, Overlap | None]] = {}
+    for key, found in expected.items():
+        row = existing.get(key)
+        if row is None:
             new.append(
                 Flag(
-                    window_id=window_id,
-                    hostility_id=report_id,
+                    window_id=key[0],
+                    hostility_id=key[1],
                     overlap_start=found.start,
                     overlap_end=found.end,
                     certainty=found.certainty,
@@ -241,51 +257,56 @@ def _apply(
                     raised_at=now,
                 )
             )
-            continue
-        same = (flag.overlap_start, flag.overlap_end, flag.certainty) == tuple(found)
-        if flag.status == Flag.Status.WITHDRAWN:
-            # Raised again: the earlier review was about an overlap that had gone.
-            flag.status, flag.raised_at = Flag.Status.OPEN, now
-            flag.reviewed_by, flag.reviewed_at, flag.review_note = None, None, ""
-            reopened.append(flag)
-        elif not same:
-            outcome.updated.append(flag)
-        else:
-            continue
-        flag.overlap_start, flag.overlap_end, flag.certainty = found.start, found.end, found.certainty
-    for key, flag in existing.items():
-        if key not in expected and flag.status != Flag.Status.WITHDRAWN:
-            flag.status = Flag.Status.WITHDRAWN
-            outcome.withdrawn.append(flag)
+        elif row.status == Flag.Status.WITHDRAWN:
+            changes[row.pk] = ("reopen", found)
+        elif (row.overlap_start, row.overlap_end, row.certainty) != tuple(found):
+            changes[row.pk] = ("update", found)
+    for key, row in existing.items():
+        if key not in expected and row.status != Flag.Status.WITHDRAWN:
+            changes[row.pk] = ("withdraw", None)
 
+    outcome = Outcome()
     if new:
         # One INSERT per batch for the flags and one for their history rows; no
         # conflict is possible, since every writer of a window's flags holds its lock.
         outcome.raised += bulk_create_with_history(new, Flag, batch_size=BATCH_SIZE, default_date=now)
-    outcome.raised += reopened
-    outcome.reopened = reopened
-    changed = [*reopened, *outcome.updated, *outcome.withdrawn]
-    if changed:
-        for flag in changed:
-            flag.updated_at = now  # bulk_update does not apply auto_now
-        # A bulk UPDATE and a bulk insert of the history rows that keep the earlier values.
-        bulk_update_with_history(
-            changed,
-            Flag,
-            fields=[
-                "overlap_start",
-                "overlap_end",
-                "certainty",
-                "status",
-                "raised_at",
-                "reviewed_by",
-                "reviewed_at",
-                "review_note",
-                "updated_at",
-            ],
-            batch_size=BATCH_SIZE,
-            default_date=now,
-        )
+    if not changes:
+        return outcome
+    changed = list(Flag.objects.filter(pk__in=changes).order_by("pk"))
+    for flag in changed:
+        action, change = changes[flag.pk]
+        if change is not None:
+            flag.overlap_start, flag.overlap_end, flag.certainty = change.start, change.end, change.certainty
+        if action == "reopen":
+            # Raised again: the earlier review was about an overlap that had gone.
+            flag.status, flag.raised_at = Flag.Status.OPEN, now
+            flag.reviewed_by, flag.reviewed_at, flag.review_note = None, None, ""
+            outcome.reopened.append(flag)
+        elif action == "withdraw":
+            flag.status = Flag.Status.WITHDRAWN
+            outcome.withdrawn.append(flag)
+        else:
+            outcome.updated.append(flag)
+        flag.updated_at = now  # bulk_update does not apply auto_now
+    outcome.raised += outcome.reopened
+    # A bulk UPDATE and a bulk insert of the history rows that keep the earlier values.
+    bulk_update_with_history(
+        changed,
+        Flag,
+        fields=[
+            "overlap_start",
+            "overlap_end",
+            "certainty",
+            "status",
+            "raised_at",
+            "reviewed_by",
+            "reviewed_at",
+            "review_note",
+            "updated_at",
+        ],
+        batch_size=BATCH_SIZE,
+        default_date=now,
+    )
     return outcome
 
 
@@ -314,10 +335,6 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def _existing(**filters: Any) -> dict[tuple[int, int], Flag]:
-    return {(f.window_id, f.hostility_id): f for f in Flag.objects.filter(**filters)}
 
 
 def _check_windows_locked(window_ids: list[int], now: dt.datetime) -> Outcome:
