@@ -49,7 +49,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from corridors import flagging  # noqa: E402
@@ -235,34 +235,13 @@ def timed(function, *args, **kwargs):
     return time.perf_counter() - started, result
 
 
-FLOOR_SQL = f"""
-    WITH RECURSIVE
-    path(corridor_id, site_id) AS (
-        SELECT id, origin_id FROM corridors_corridor
-        UNION SELECT id, destination_id FROM corridors_corridor
-        UNION SELECT corridor_id, site_id FROM corridors_corridorwaypoint
-    ),
-    up(corridor_id, site_id) AS (
-        SELECT corridor_id, site_id FROM path
-        UNION SELECT up.corridor_id, s.parent_id FROM up JOIN tracker_site s ON s.id = up.site_id
-        WHERE s.parent_id IS NOT NULL
-    ),
-    down(corridor_id, site_id) AS (
-        SELECT corridor_id, site_id FROM path
-        UNION SELECT down.corridor_id, s.id FROM down JOIN tracker_site s ON s.parent_id = down.site_id
-    ),
-    reach(corridor_id, site_id) AS (SELECT * FROM up UNION SELECT * FROM down)
-    SELECT w.id, r.id
-    FROM corridors_corridorwindow w
-    JOIN reach ON reach.corridor_id = w.corridor_id
-    JOIN tracker_hostilityreport r ON r.site_id = reach.site_id
-    WHERE {flagging.LIVE} AND {flagging.OVERLAPS["postgresql"]}
-"""
-
-
 def floor() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(FLOOR_SQL)
+    """The bare overlap join: the engine's candidate query over every window at once, ids only."""
+    window_ids = list(CorridorWindow.objects.values_list("pk", flat=True))
+    sql, params = flagging.window_candidates_sql(window_ids, columns="w.id, r.id")
+    with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
         return len(cursor.fetchall())
 
 
