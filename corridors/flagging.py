@@ -45,6 +45,9 @@ UTC = dt.UTC
 BATCH_SIZE = 500
 # Reports per check in the sweep: each may touch many windows, all locked at once.
 REPORT_BATCH_SIZE = 50
+# Candidate pairs plus existing flags one reconciliation batch aims to hold (~1 kB each).
+PAIR_BUDGET = 5_000
+FIRST_BATCH_SIZE = 50
 
 W = CorridorWindow._meta.db_table
 R = HostilityReport._meta.db_table
@@ -232,13 +235,8 @@ class Outcome:
     reopened: list[Flag] = field(default_factory=list)
     updated: list[Flag] = field(default_factory=list)
     withdrawn: list[Flag] = field(default_factory=list)
-
-    def __iadd__(self, other: Outcome) -> Outcome:
-        self.raised += other.raised
-        self.reopened += other.reopened
-        self.updated += other.updated
-        self.withdrawn += other.withdrawn
-        return self
+    # Candidate pairs and existing flags the check held at once (sizes the sweep's batches).
+    pairs: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.raised or self.updated or self.withdrawn)
@@ -390,8 +388,11 @@ def _check_windows_locked(window_ids: list[int], now: dt.datetime) -> Outcome:
     """The flags of these windows (locked by the caller), against every report."""
     if not window_ids:
         return Outcome()
-    expected = _expected(_fetch(*window_candidates_sql(window_ids)))
-    return _apply(expected, _existing(window_ids=window_ids), now)
+    rows = _fetch(*window_candidates_sql(window_ids))
+    existing = _existing(window_ids=window_ids)
+    outcome = _apply(_expected(rows), existing, now)
+    outcome.pairs = len(rows) + len(existing)
+    return outcome
 
 
 @transaction.atomic
@@ -424,42 +425,67 @@ def flags_check_reports(*, report_ids: Sequence[int], now: dt.datetime) -> Outco
     return outcome
 
 
-def flags_check_corridor(*, corridor_id: int, now: dt.datetime) -> Outcome:
+@dataclass
+class Tally:
+    """How many flags a long run changed: counts, not the flags, so its memory stays flat."""
+
+    raised: int = 0
+    reopened: int = 0
+    updated: int = 0
+    withdrawn: int = 0
+
+    def add(self, other: Outcome | Tally) -> None:
+        if isinstance(other, Outcome):
+            other = Tally(len(other.raised), len(other.reopened), len(other.updated), len(other.withdrawn))
+        self.raised += other.raised
+        self.reopened += other.reopened
+        self.updated += other.updated
+        self.withdrawn += other.withdrawn
+
+    def __bool__(self) -> bool:
+        return bool(self.raised or self.updated or self.withdrawn)
+
+
+def _check_windows_in_batches(windows: Any, now: dt.datetime, max_batch: int = BATCH_SIZE) -> Tally:
+    """
+    Check these windows in batches of one transaction each, by keyset pagination. The
+    batch size adapts so that a batch holds about PAIR_BUDGET pairs, however dense
+    the reports: the memory a reconciliation needs does not grow with their number.
+    """
+    tally, last, size = Tally(), 0, min(FIRST_BATCH_SIZE, max_batch)
+    while True:
+        batch = list(windows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
+        if not batch:
+            return tally
+        outcome = flags_check_windows(window_ids=batch, now=now)
+        tally.add(outcome)
+        last = batch[-1]
+        if outcome.pairs > PAIR_BUDGET:
+            size = max(1, size // 2)
+        elif outcome.pairs < PAIR_BUDGET // 4:
+            size = min(max_batch, size * 2)
+
+
+def flags_check_corridor(*, corridor_id: int, now: dt.datetime) -> Tally:
     """Reconcile every window of a corridor (its path changed, or the site tree around it)."""
     markers = _markers(FlagCheck.Target.CORRIDOR, [corridor_id])
-    outcome = Outcome()
-    for batch in _window_batches(CorridorWindow.objects.filter(corridor_id=corridor_id)):
-        outcome += flags_check_windows(window_ids=batch, now=now)
+    tally = _check_windows_in_batches(CorridorWindow.objects.filter(corridor_id=corridor_id), now)
     FlagCheck.objects.filter(pk__in=markers).delete()
-    return outcome
+    return tally
 
 
-def _window_batches(windows: Any, batch_size: int = BATCH_SIZE) -> Iterable[list[int]]:
-    """Window ids in batches, by keyset pagination: memory stays flat however many there are."""
-    last = 0
-    while True:
-        batch = list(windows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size])
-        if not batch:
-            return
-        yield batch
-        last = batch[-1]
+def flags_reconcile_all(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> Tally:
+    """Reconcile every window against every report (the periodic full check, and the benchmark)."""
+    return _check_windows_in_batches(CorridorWindow.objects.all(), now, batch_size)
 
 
-def flags_reconcile_all(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> Outcome:
-    """Reconcile every window, in batches of one transaction each (the periodic full check and the benchmark)."""
-    outcome = Outcome()
-    for batch in _window_batches(CorridorWindow.objects.all(), batch_size):
-        outcome += flags_check_windows(window_ids=batch, now=now)
-    return outcome
-
-
-def flags_sweep(*, now: dt.datetime, grace: dt.timedelta) -> Outcome:
+def flags_sweep(*, now: dt.datetime, grace: dt.timedelta) -> Tally:
     """
     Run the checks whose markers are older than `grace`: their task was lost (broker
     down, worker killed, retries exhausted) or is late. Younger markers are left to
     the task queued with them; checking them too would be harmless, only wasted.
     """
-    outcome = Outcome()
+    tally = Tally()
     cutoff = now - grace
     while True:
         pending = list(
@@ -468,7 +494,7 @@ def flags_sweep(*, now: dt.datetime, grace: dt.timedelta) -> Outcome:
             .values_list("target", "target_id")[:BATCH_SIZE]
         )
         if not pending:
-            return outcome
+            return tally
         by_target: dict[str, set[int]] = defaultdict(set)
         for target, target_id in pending:
             by_target[target].add(target_id)
@@ -481,8 +507,8 @@ def flags_sweep(*, now: dt.datetime, grace: dt.timedelta) -> Outcome:
         # Every check below deletes the markers it covered, so the loop moves on.
         report_ids = sorted(by_target[FlagCheck.Target.REPORT])
         for start in range(0, len(report_ids), REPORT_BATCH_SIZE):
-            outcome += flags_check_reports(report_ids=report_ids[start : start + REPORT_BATCH_SIZE], now=now)
+            tally.add(flags_check_reports(report_ids=report_ids[start : start + REPORT_BATCH_SIZE], now=now))
         if by_target[FlagCheck.Target.WINDOW]:
-            outcome += flags_check_windows(window_ids=sorted(by_target[FlagCheck.Target.WINDOW]), now=now)
+            tally.add(flags_check_windows(window_ids=sorted(by_target[FlagCheck.Target.WINDOW]), now=now))
         for corridor_id in sorted(by_target[FlagCheck.Target.CORRIDOR]):
-            outcome += flags_check_corridor(corridor_id=corridor_id, now=now)
+            tally.add(flags_check_corridor(corridor_id=corridor_id, now=now))

@@ -300,21 +300,45 @@ def test_the_sweep_catches_up_a_check_whose_task_was_lost(places, windows, alice
     tracker_services.hostility_report_save(report=report, user=alice)  # on_commit callbacks are not run here
     assert not Flag.objects.exists()
     [marker] = FlagCheck.objects.all()
-    assert (
-        flagging.flags_sweep(now=marker.created_at + dt.timedelta(seconds=30), grace=dt.timedelta(minutes=1)).raised
-        == []
-    )
-    outcome = flagging.flags_sweep(now=marker.created_at + dt.timedelta(minutes=2), grace=dt.timedelta(minutes=1))
-    assert [f.hostility_id for f in outcome.raised] == [report.pk]
+    too_young = flagging.flags_sweep(now=marker.created_at + dt.timedelta(seconds=30), grace=dt.timedelta(minutes=1))
+    assert not too_young
+    assert FlagCheck.objects.exists()
+    tally = flagging.flags_sweep(now=marker.created_at + dt.timedelta(minutes=2), grace=dt.timedelta(minutes=1))
+    assert tally == flagging.Tally(raised=1)
+    assert Flag.objects.get().hostility == report
     assert not FlagCheck.objects.exists()
 
 
 def test_the_full_reconciliation_repairs_flags_made_stale_behind_the_engines_back(places, windows, alice, committed):
     report = report_save(alice, committed, site=places["azovstal"], started_at=utc(2022, 5, 5, 7))
     Flag.objects.all().update(status="withdrawn")  # what a stray script might do
-    outcome = flagging.flags_reconcile_all(now=NOW, batch_size=2)
-    assert [f.hostility_id for f in outcome.raised] == [report.pk]
-    assert Flag.objects.get().status == "open"
+    tally = flagging.flags_reconcile_all(now=NOW, batch_size=2)
+    assert tally == flagging.Tally(raised=1, reopened=1)
+    assert (Flag.objects.get().hostility, Flag.objects.get().status) == (report, "open")
+
+
+def test_reconciliation_batches_shrink_where_reports_are_dense(places, windows, alice, committed, monkeypatch):
+    """The batch size follows the pairs each batch held, so memory does not grow with the reports."""
+    for hour in range(5, 15):
+        report_save(alice, committed, site=places["azovstal"], started_at=utc(2022, 5, 5, hour), ongoing=True)
+    sizes = []
+    check = flagging.flags_check_windows
+
+    def recording(*, window_ids, now):
+        sizes.append(len(window_ids))
+        return check(window_ids=window_ids, now=now)
+
+    monkeypatch.setattr(flagging, "flags_check_windows", recording)
+    # Each of the 3 windows holds 10 candidate pairs and their 10 flags.
+    monkeypatch.setattr(flagging, "FIRST_BATCH_SIZE", 2)
+    monkeypatch.setattr(flagging, "PAIR_BUDGET", 30)
+    assert not flagging.flags_reconcile_all(now=NOW)
+    assert sizes == [2, 1], "40 pairs were over budget: halved"
+    sizes.clear()
+    monkeypatch.setattr(flagging, "FIRST_BATCH_SIZE", 1)
+    monkeypatch.setattr(flagging, "PAIR_BUDGET", 1000)
+    assert not flagging.flags_reconcile_all(now=NOW)
+    assert sizes == [1, 2], "20 pairs were far under budget: doubled"
 
 
 def test_raising_and_withdrawing_send_a_signal_and_one_log_line(places, windows, alice, committed, caplog):

@@ -29,6 +29,6 @@ class Command(BaseCommand):
         else:
             outcome = flagging.flags_sweep(now=now, grace=dt.timedelta(seconds=settings.FLAG_SWEEP_GRACE))
         self.stdout.write(
-            f"{len(outcome.raised)} raised ({len(outcome.reopened)} reopened), {len(outcome.updated)} updated, "
-            f"{len(outcome.withdrawn)} withdrawn in {time.monotonic() - started:.1f} s."
+            f"{outcome.raised} raised ({outcome.reopened} reopened), {outcome.updated} updated, "
+            f"{outcome.withdrawn} withdrawn in {time.monotonic() - started:.1f} s."
         )
