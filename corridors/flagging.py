@@ -309,7 +309,9 @@ def _apply(
         outcome.raised += bulk_create_with_history(new, Flag, batch_size=BATCH_SIZE, default_date=now)
     if not changes:
         return outcome
-    changed = list(Flag.objects.filter(pk__in=changes).order_by("pk"))
+    # Locked and read again: a coordinator's review may have been committed since the
+    # rows above were read, and writing back a stale status would undo it.
+    changed = list(Flag.objects.select_for_update().filter(pk__in=changes).order_by("pk"))
     for flag in changed:
         action, change = changes[flag.pk]
         if change is not None:

@@ -17,6 +17,7 @@ from django.dispatch import receiver
 
 from corridors import flagging, services, signals, tasks
 from corridors.models import Corridor, CorridorWindow, Flag, FlagCheck
+from corridors.overlap import Overlap
 from tests import factories
 from tracker import services as tracker_services
 from tracker.models import HostilityReport, Site
@@ -426,3 +427,19 @@ def test_the_flags_check_command_reconciles_and_says_what_it_did(places, windows
     out = io.StringIO()
     call_command("flags_check", stdout=out)
     assert out.getvalue().startswith("0 raised (0 reopened), 0 updated, 0 withdrawn in ")
+
+
+def test_a_review_committed_while_a_check_runs_is_not_undone(places, windows, alice, carol, committed):
+    """The check read the flag as open; a coordinator acknowledged it before the check wrote its new overlap."""
+    report = report_save(
+        alice, committed, site=places["azovstal"], started_at=utc(2022, 5, 5, 6), ended_at=utc(2022, 5, 5, 8)
+    )
+    flag = Flag.objects.get()
+    as_read = flagging._existing(window_ids=[flag.window_id])
+    with committed():
+        services.flag_review(flag=flag, user=carol, status="acknowledged")
+    later = Overlap(utc(2022, 5, 5, 6), utc(2022, 5, 5, 9), "confirmed")
+    outcome = flagging._apply({(flag.window_id, report.pk): later}, as_read, NOW)
+    flag.refresh_from_db()
+    assert [f.pk for f in outcome.updated] == [flag.pk]
+    assert (flag.status, flag.reviewed_by, flag.overlap_end) == ("acknowledged", carol, utc(2022, 5, 5, 9))
