@@ -35,7 +35,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from corridors import signals
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
-from corridors.overlap import Overlap, ReportTimes, WindowTimes, overlap
+from corridors.overlap import Overlap, ReportTimes, WindowTimes, certainty, coverage_of, overlap_of_coverage
+from tracker.coverage import Coverage
 from tracker.models import HostilityReport, Site, Verification
 
 log = logging.getLogger("corridors.flags")
@@ -45,8 +46,8 @@ UTC = dt.UTC
 BATCH_SIZE = 500
 # Reports per check in the sweep: each may touch many windows, all locked at once.
 REPORT_BATCH_SIZE = 50
-# Candidate pairs plus existing flags one reconciliation batch aims to hold (~1 kB each).
-PAIR_BUDGET = 5_000
+# Candidate pairs plus existing flags one reconciliation batch aims to hold (under 1 kB each).
+PAIR_BUDGET = 20_000
 FIRST_BATCH_SIZE = 50
 
 W = CorridorWindow._meta.db_table
@@ -206,7 +207,7 @@ def _aware(value: Any) -> dt.datetime | None:
 def _expected(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int], Overlap]:
     """What the overlap rule says of each candidate pair; the query only narrows them down."""
     expected: dict[tuple[int, int], Overlap] = {}
-    reports: dict[int, ReportTimes] = {}
+    reports: dict[int, tuple[Coverage, str]] = {}
     windows: dict[int, WindowTimes] = {}
     for w_id, w_start, w_end, r_id, started_at, ended_at, ongoing, precision, zone_name in rows:
         window = windows.get(w_id)
@@ -214,14 +215,10 @@ def _expected(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int], Overlap]:
             window = windows[w_id] = WindowTimes(_aware(w_start), _aware(w_end))  # type: ignore[arg-type]
         report = reports.get(r_id)
         if report is None:
-            report = reports[r_id] = ReportTimes(
-                _aware(started_at),  # type: ignore[arg-type]
-                _aware(ended_at),
-                bool(ongoing),
-                precision,
-                zone_name,
-            )
-        found = overlap(window, report)
+            # Retracted reports are not among the candidates: the query leaves them out.
+            times = ReportTimes(_aware(started_at), _aware(ended_at), bool(ongoing), precision, zone_name)  # type: ignore[arg-type]
+            report = reports[r_id] = (coverage_of(times), certainty(precision))
+        found = overlap_of_coverage(window, *report)
         if found is not None:
             expected[(w_id, r_id)] = found
     return expected
@@ -462,10 +459,8 @@ def _check_windows_in_batches(windows: Any, now: dt.datetime, max_batch: int = B
         outcome = flags_check_windows(window_ids=batch, now=now)
         tally.add(outcome)
         last = batch[-1]
-        if outcome.pairs > PAIR_BUDGET:
-            size = max(1, size // 2)
-        elif outcome.pairs < PAIR_BUDGET // 4:
-            size = min(max_batch, size * 2)
+        # Aim the next batch at the budget, growing at most twofold at a time.
+        size = max(1, min(max_batch, size * 2, size * PAIR_BUDGET // max(outcome.pairs, 1)))
 
 
 def flags_check_corridor(*, corridor_id: int, now: dt.datetime) -> Tally:

@@ -15,7 +15,18 @@ from typing import NamedTuple
 
 from tracker.coverage import EXACT, Coverage, covered_interval
 
-__all__ = ["CONFIRMED", "POSSIBLE", "Overlap", "ReportTimes", "WindowTimes", "certainty", "covered_interval", "overlap"]
+__all__ = [
+    "CONFIRMED",
+    "POSSIBLE",
+    "Overlap",
+    "ReportTimes",
+    "WindowTimes",
+    "certainty",
+    "coverage_of",
+    "covered_interval",
+    "overlap",
+    "overlap_of_coverage",
+]
 
 CONFIRMED, POSSIBLE = "confirmed", "possible"
 
@@ -63,6 +74,25 @@ def clip(window: WindowTimes, coverage: Coverage) -> tuple[dt.datetime, dt.datet
     return max(window.starts_at, coverage.start), end
 
 
+def coverage_of(report: ReportTimes) -> Coverage:
+    """What the report covers (tracker/coverage.py); computed once per report, used for each window."""
+    return covered_interval(
+        started_at=report.started_at,
+        ended_at=report.ended_at,
+        ongoing=report.ongoing,
+        precision=report.precision,
+        zone_name=report.zone_name,
+    )
+
+
+def overlap_of_coverage(window: WindowTimes, coverage: Coverage, certainty: str) -> Overlap | None:
+    """`overlap()` for a report whose coverage is already known and which is not retracted."""
+    if window.cancelled:
+        return None
+    clipped = clip(window, coverage)
+    return None if clipped is None else Overlap(clipped[0], clipped[1], certainty)
+
+
 def overlap(window: WindowTimes, report: ReportTimes) -> Overlap | None:
     """
     The flag this pair should have, or None. A retracted report overlaps nothing; a
@@ -70,14 +100,4 @@ def overlap(window: WindowTimes, report: ReportTimes) -> Overlap | None:
     """
     if window.cancelled or report.retracted:
         return None
-    coverage = covered_interval(
-        started_at=report.started_at,
-        ended_at=report.ended_at,
-        ongoing=report.ongoing,
-        precision=report.precision,
-        zone_name=report.zone_name,
-    )
-    clipped = clip(window, coverage)
-    if clipped is None:
-        return None
-    return Overlap(clipped[0], clipped[1], certainty(report.precision))
+    return overlap_of_coverage(window, coverage_of(report), certainty(report.precision))

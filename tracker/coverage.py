@@ -15,7 +15,6 @@ stores its result as an index key, so that candidate windows are found by a quer
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import NamedTuple
 
 from tracker.localtime import to_utc, zone
@@ -49,7 +48,7 @@ class Coverage(NamedTuple):
 
 
 def _require_aware(name: str, value: dt.datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
+    if value.tzinfo is None:
         raise ValueError(f"{name} must be timezone-aware.")
 
 
@@ -74,7 +73,6 @@ def _bucket(instant: dt.datetime, precision: str, zone_name: str) -> tuple[dt.da
     return day_start(day, zone_name), day_start(day + dt.timedelta(days=1), zone_name)
 
 
-@functools.lru_cache(maxsize=4096)
 def covered_interval(
     *,
     started_at: dt.datetime,
@@ -83,10 +81,7 @@ def covered_interval(
     precision: str,
     zone_name: str,
 ) -> Coverage:
-    """
-    The UTC interval a report covers, by the rules in this module's docstring. Cached:
-    the sweep asks it of one report for each window the report is a candidate for.
-    """
+    """The UTC interval a report covers, by the rules in this module's docstring."""
     _require_aware("started_at", started_at)
     if ended_at is not None:
         _require_aware("ended_at", ended_at)
