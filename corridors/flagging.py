@@ -12,7 +12,7 @@ How a check runs, whatever its scope (some reports, some windows, one corridor):
    and an edit of the window waits for the check (or the check for the edit).
 3. Read the candidate pairs with one indexed query (space: the corridor's path and
    the site tree; time: the stored coverage range), the existing flags of the scope,
-   and decide each pair with `overlap()`.
+   and decide each pair with the overlap rule.
 4. Write only the difference, with its audit history; delete the markers read in 1.
 
 A check computes from the state it reads after taking its locks, so a stale check
@@ -47,7 +47,7 @@ BATCH_SIZE = 500
 # Reports per check in the sweep: each may touch many windows, all locked at once.
 REPORT_BATCH_SIZE = 50
 # Candidate pairs plus existing flags one reconciliation batch aims to hold (under 1 kB each).
-PAIR_BUDGET = 20_000
+PAIR_BUDGET = 5_000
 FIRST_BATCH_SIZE = 50
 
 W = CorridorWindow._meta.db_table
@@ -262,8 +262,8 @@ def _existing(*, window_ids: Sequence[int], report_ids: Sequence[int] | None = N
     """  # noqa: S608 - table names from the models, values as parameters
     rows = _fetch(sql, [*params, *report_params])
     return {
-        (w, r): Existing(pk, _aware(start), _aware(end), certainty, status)  # type: ignore[arg-type]
-        for w, r, pk, start, end, certainty, status in rows
+        (w, r): Existing(pk, _aware(start), _aware(end), level, status)  # type: ignore[arg-type]
+        for w, r, pk, start, end, level, status in rows
     }
 
 
