@@ -147,6 +147,7 @@ class Bar:
     certainty: str = ""
     status: str = ""
     number: int = 0
+    y: float = 0
 
     @property
     def is_instant(self) -> bool:
@@ -161,9 +162,18 @@ class Timeline:
     window: Bar
     overlaps: list[Bar]
     ticks: list[Tick]
+    height: float = 0
+
+    @property
+    def labels_y(self) -> float:
+        return self.height - 4
 
 
-TIMELINE_WIDTH = 600
+# Horizontal positions are percentages of the drawing's width, so that the timeline
+# fills any screen while its text keeps its size; vertical ones are pixels.
+TIMELINE_WIDTH = 100
+# The window's bar, then one lane per flagged report, so that overlaps never hide each other.
+BAR_HEIGHT, LANE_HEIGHT, AXIS_HEIGHT = 16, 14, 18
 
 
 def window_timeline(starts_at: dt.datetime, ends_at: dt.datetime, zone_name: str, overlaps: Sequence[Any]) -> Timeline:
@@ -189,7 +199,8 @@ def window_timeline(starts_at: dt.datetime, ends_at: dt.datetime, zone_name: str
             local = dt.datetime.combine(day, dt.time(hour), tz)
             ticks.append(Tick(position=x_of(local.astimezone(dt.UTC)), label=f"{hour:02d}:00"))
         day += dt.timedelta(days=1)
-    window = Bar(x=x_of(starts_at), width=x_of(ends_at) - x_of(starts_at), label="")
+    ticks.append(Tick(position=TIMELINE_WIDTH, label="24:00"))
+    window = Bar(x=x_of(starts_at), width=x_of(ends_at) - x_of(starts_at), label="", y=0)
     bars = [
         Bar(
             x=x_of(flag.overlap_start),
@@ -198,7 +209,9 @@ def window_timeline(starts_at: dt.datetime, ends_at: dt.datetime, zone_name: str
             certainty=flag.certainty,
             status=flag.status,
             number=number,
+            y=BAR_HEIGHT + 4 + (number - 1) * LANE_HEIGHT,
         )
         for number, flag in enumerate(overlaps, start=1)
     ]
-    return Timeline(width=TIMELINE_WIDTH, window=window, overlaps=bars, ticks=ticks)
+    height = BAR_HEIGHT + 4 + len(bars) * LANE_HEIGHT + AXIS_HEIGHT
+    return Timeline(width=TIMELINE_WIDTH, window=window, overlaps=bars, ticks=ticks, height=height)
