@@ -239,3 +239,13 @@ def admin_change_url(obj: Any) -> str:
 @register.filter
 def can_review(user: Any) -> bool:
     return permissions.can_review_flags(user)
+
+
+@register.filter
+def coordinates(position: Any) -> str:
+    """ "47.1, 37.6": decimal degrees with no more digits than the position has (a coarsened one has one)."""
+
+    def degrees(value: float) -> str:
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+
+    return f"{degrees(position.latitude)}, {degrees(position.longitude)}"
