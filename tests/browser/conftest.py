@@ -26,15 +26,26 @@ TIMEOUT_MS = 30_000
 PHONE = {"width": 360, "height": 740}
 expect.set_options(timeout=TIMEOUT_MS)
 
-# Playwright's sync API keeps an asyncio loop running in the test thread, so Django
-# takes the tests' own ORM calls (and the test database's set-up, which may come after
-# the browser started) for calls from async code. They are plain synchronous code: the
-# test process only, never the app, is told so.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def chromium_path() -> str | None:
     return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_before_browser(django_db_setup):
+    """Create the test database before Playwright starts its event loop (see below)."""
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _synchronous_orm_beside_playwright():
+    """
+    Playwright's sync API keeps an asyncio loop running in the test thread, so Django
+    takes the tests' own ORM calls for calls from async code. They are plain synchronous
+    code: these tests, never the app, say so, and only while they run.
+    """
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture(scope="session")
