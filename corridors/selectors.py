@@ -9,7 +9,7 @@ tests count them). Nothing here writes; writes are in services.py.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
@@ -76,8 +76,8 @@ def _total(rows: Sequence[Departure | Arrival], *, crossings: bool = False) -> T
 def window_totals(window_ids: Iterable[int]) -> dict[int, WindowTotals]:
     """Departures and arrivals linked to each window, summed; retracted figures are left out. Two queries."""
     ids = list(set(window_ids))
-    departures: dict[int, list[Departure]] = {}
-    arrivals: dict[int, list[Arrival]] = {}
+    departures: dict[int | None, list[Departure]] = {}
+    arrivals: dict[int | None, list[Arrival]] = {}
     for dep in (
         Departure.objects.filter(window_id__in=ids)
         .exclude(verification=Verification.RETRACTED)
@@ -126,7 +126,9 @@ def corridor_paths(corridors: Sequence[Corridor]) -> dict[int, list[Site]]:
     return {c.pk: [c.origin, *waypoints.get(c.pk, []), c.destination] for c in corridors}
 
 
-def _attach(windows: Iterable[CorridorWindow], corridors: dict[int, Corridor], totals: dict[int, WindowTotals]) -> None:
+def _attach(
+    windows: Iterable[CorridorWindow], corridors: Mapping[int, Corridor], totals: dict[int, WindowTotals]
+) -> None:
     """Give each window its already loaded corridor (for local times) and its totals, without more queries."""
     for window in windows:
         window.corridor = corridors[window.corridor_id]

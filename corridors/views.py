@@ -100,7 +100,9 @@ def flag_review(request: HttpRequest, pk: int) -> HttpResponse:
                 flag=flag, user=request.user, status=form.cleaned_data["status"], note=form.cleaned_data["note"]
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
+            if not hasattr(exc, "error_dict"):
+                form.add_error(None, exc)
+            for field, errors in getattr(exc, "error_dict", {}).items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
             done = (
