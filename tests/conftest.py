@@ -13,6 +13,7 @@ Personas (like healthchecks' hc/test.py):
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 from django.conf import settings
@@ -47,6 +48,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     needs_redis = item.get_closest_marker("redis") or item.get_closest_marker("worker")
     if needs_redis and not settings.REDIS_URL:
         _missing("needs Redis: set REDIS_URL=redis://...")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if item.get_closest_marker("browser") and not (os.path.exists(chromium) or shutil.which("chromium")):
+        _missing("needs Chromium: apt-get install chromium (or set CHROMIUM=/path/to/chromium)")
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import zoneinfo
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -88,6 +90,23 @@ def env_secret(name: str, *, debug: bool) -> str:
     )
 
 
+def env_tile_url(name: str, default: str) -> str:
+    """A map tile URL template: http(s), with {z}, {x} and {y} (and optionally {s} for subdomains)."""
+    value = env_str(name, default)
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or not all(p in value for p in ("{z}", "{x}", "{y}")):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a tile URL template such as https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png."
+        )
+    return value
+
+
+def tile_origin(url_template: str) -> str:
+    """The origin the Content Security Policy must allow images from: `{s}.` subdomains become a wildcard."""
+    parts = urlsplit(url_template)
+    return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+
+
 # --- Core -------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", True)
@@ -106,12 +125,17 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "simple_history",
+    "csp",
     "tracker",
     "corridors",
 ]
 
 MIDDLEWARE = [
+    # Pages are compressed for readers on poor connections; Django's GZip adds random
+    # padding against BREACH. Static files come precompressed from WhiteNoise.
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -173,7 +197,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "tracker:login"
+LOGIN_REDIRECT_URL = "tracker:my_figures"
+LOGOUT_REDIRECT_URL = "tracker:overview"
 
 # --- Time and language --------------------------------------------------------
 
@@ -185,6 +211,8 @@ USE_I18N = True
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("uk", _("Ukrainian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates as people write them in each language ("5 May", "5 травня"), 24-hour times.
+FORMAT_MODULE_PATH = ["tracker.formats"]
 
 # --- Static files -------------------------------------------------------------
 
@@ -275,6 +303,33 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     if env_bool("BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Map -------------------------------------------------------------------------
+
+# The map's background. The page is complete without it: sites and corridors are drawn
+# from the page itself, and the same data is in the tables beside the map.
+MAP_TILE_URL = env_tile_url("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env_str(
+    "MAP_TILE_ATTRIBUTION", '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+
+# --- Content Security Policy ------------------------------------------------------
+
+# No inline scripts or styles anywhere: every script and stylesheet is a static file.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", tile_origin(MAP_TILE_URL)],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Logging ----------------------------------------------------------------
 

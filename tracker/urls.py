@@ -1,9 +1,18 @@
-from django.contrib import admin
-from django.urls import path
+"""
+The site's URLs. Pages live under a language prefix (/en/, /uk/) so that a link says
+which language it shows; the admin (and the REST API at /api/v1/) stay unprefixed:
+their addresses are a contract, not a page.
+"""
 
-from tracker import views
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
     path("admin/", admin.site.urls),
 ]
+
+urlpatterns += i18n_patterns(
+    path("", include("tracker.page_urls")),
+    path("", include("corridors.urls")),
+)

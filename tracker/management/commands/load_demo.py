@@ -83,6 +83,7 @@ class Command(BaseCommand):
         azov = source("Azov regiment commander (Telegram)", Source.Kind.MILITARY)
         ua_mod = source("Ministry of Defence of Ukraine", Source.Kind.OFFICIAL, "https://www.mil.gov.ua/")
         ru_mil = source("Russian military officials", Source.Kind.MILITARY, "https://eng.mil.ru/")
+        field_team = source(f"{DEMO_ORGANISATION} field team (illustrative figures)", Source.Kind.FIELD_TEAM)
         uk_mod = source(
             "UK Ministry of Defence intelligence update",
             Source.Kind.OFFICIAL,
@@ -106,6 +107,18 @@ class Command(BaseCommand):
             CivilianCount,
             {"site": mariupol, "as_of": as_of, "source": mayor},
             {"count": 100_000, "qualifier": Qualifier.APPROXIMATELY, "reported_at": as_of},
+        )
+
+        # A second source's figure for the same day, so that the dashboard shows two sources disagreeing.
+        figure(
+            CivilianCount,
+            {"site": azovstal, "as_of": kyiv(2022, 5, 4, 18, 0), "source": field_team},
+            {
+                "count": 300,
+                "count_high": 400,
+                "qualifier": Qualifier.APPROXIMATELY,
+                "reported_at": kyiv(2022, 5, 4, 18, 0),
+            },
         )
 
         figure(
@@ -145,6 +158,32 @@ class Command(BaseCommand):
                 {"ends_at": end},
                 lambda w: corridor_services.window_save(window=w, user=loader),
             )
+
+        # Illustrative figures for one window, so that the dashboard compares who left with who arrived.
+        second_window = CorridorWindow.objects.get(corridor=corridor, starts_at=kyiv(2022, 5, 6, 8, 0))
+        figure(
+            Departure,
+            {"origin": azovstal, "window": second_window, "source": field_team},
+            {
+                "corridor": corridor,
+                "departed_at": kyiv(2022, 5, 6, 11, 0),
+                "count": 50,
+                "qualifier": Qualifier.APPROXIMATELY,
+                "reported_at": kyiv(2022, 5, 6, 20, 0),
+            },
+        )
+        figure(
+            Arrival,
+            {"destination": zaporizhzhia, "window": second_window, "source": field_team},
+            {
+                "origin": azovstal,
+                "corridor": corridor,
+                "arrived_at": kyiv(2022, 5, 8, 17, 0),
+                "count": 41,
+                "qualifier": Qualifier.EXACT,
+                "reported_at": kyiv(2022, 5, 8, 19, 0),
+            },
+        )
 
         report(
             {"site": azovstal, "kind": HostilityReport.Kind.GROUND_ASSAULT, "source": azov},

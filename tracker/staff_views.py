@@ -1,0 +1,85 @@
+"""
+Staff pages (login required): the person's own figures and the quick forms for a
+count and a hostility report. Every write goes through the services.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from corridors.models import Arrival, Departure
+from tracker import permissions, selectors, services
+from tracker.forms import CountForm, HostilityForm
+from tracker.models import CivilianCount, HostilityReport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.forms import ModelForm
+    from django.http import HttpRequest, HttpResponse
+
+    from tracker.models import Attributed
+
+
+@login_required
+def my_figures(request: HttpRequest) -> HttpResponse:
+    figures = selectors.figures_entered_by(request.user.pk, (CivilianCount, HostilityReport, Departure, Arrival))
+    return render(request, "tracker/staff/my_figures.html", {"figures": figures})
+
+
+def figure_form_page(
+    request: HttpRequest,
+    form_class: type[ModelForm],
+    *,
+    save: Callable[[Any], Attributed],
+    template: str,
+    saved_message: str,
+) -> HttpResponse:
+    """
+    Show a quick form, or save what was posted through `save` (a service call). On
+    any error the form comes back with everything typed still in it.
+    """
+    if not permissions.can_add_figures(request.user):
+        raise PermissionDenied(_("Only members of an organisation can add figures."))
+    now = timezone.now()
+    form = form_class(request.POST or None, user=request.user, now=now)  # type: ignore[call-arg]
+    if request.method == "POST" and form.is_valid():
+        try:
+            save(form.save(commit=False))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, saved_message)
+            return redirect("tracker:my_figures")
+    return render(request, template, {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def count_new(request: HttpRequest) -> HttpResponse:
+    return figure_form_page(
+        request,
+        CountForm,
+        save=lambda count: services.figure_save(figure=count, user=request.user),  # type: ignore[arg-type]
+        template="tracker/staff/count_form.html",
+        saved_message=_("Count saved. It is on the overview now."),
+    )
+
+
+@login_required
+def hostility_new(request: HttpRequest) -> HttpResponse:
+    return figure_form_page(
+        request,
+        HostilityForm,
+        save=lambda report: services.hostility_report_save(report=report, user=request.user),  # type: ignore[arg-type]
+        template="tracker/staff/hostility_form.html",
+        saved_message=_("Hostility report saved."),
+    )
