@@ -40,6 +40,15 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """
+    Browser tests run last. Playwright's sync API keeps an asyncio loop running in the
+    test thread from its first test to the end of the session, and Django takes every
+    later ORM call in that thread for one made from async code.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
     needs_postgres = item.get_closest_marker("postgres") or item.get_closest_marker("worker")

@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+import kombu.pools
 import psycopg
 import pytest
 import redis
@@ -133,15 +134,23 @@ def broker_url():
 def publishing_to(url: str):
     """Send this process's tasks to `url` instead of the configured broker."""
     previous = celery_app.conf.broker_url
-    celery_app.pool.force_close_all()
+    forget_connections()
     celery_app.conf.broker_url = url
-    celery_app._after_fork()  # drops the cached connection and producer pools
     try:
         yield
     finally:
-        celery_app.pool.force_close_all()
+        forget_connections()
         celery_app.conf.broker_url = previous
-        celery_app._after_fork()
+
+
+def forget_connections():
+    """
+    Close the broker connections and forget the pools. kombu keeps one pool per broker
+    URL for the whole process: one that is only closed would refuse every later task,
+    eager ones included, of every later test.
+    """
+    kombu.pools.reset()
+    celery_app._after_fork()  # drops the app's references to the old pools
 
 
 @pytest.fixture
