@@ -67,6 +67,17 @@ class WindowTotals:
         return any(p is not None and (p.qualifier != Qualifier.EXACT or p.crossings) for p in parts)
 
 
+def open_flag_counts(window_ids: Iterable[int]) -> dict[int, int]:
+    """How many open or acknowledged flags each window has (absent: none). One query."""
+    rows = (
+        Flag.objects.filter(window_id__in=list(window_ids), status__in=Flag.ACTIVE_STATUSES)
+        .values("window_id")
+        .annotate(n=Count("id"))
+        .values_list("window_id", "n")
+    )
+    return dict(rows)
+
+
 def _total(rows: Sequence[Departure | Arrival], *, crossings: bool = False) -> Total:
     return Total(
         count=sum(r.count for r in rows), qualifier=combine_qualifiers(r.qualifier for r in rows), crossings=crossings

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -85,7 +86,7 @@ class Organisation(TimeStamped):
         return f"{self.name} ({self.acronym})" if self.acronym else self.name
 
 
-class User(AbstractUser):
+class User(TimeStamped, AbstractUser):
     """
     A member of staff. Every account belongs to staff: the public never logs in.
 
@@ -424,3 +425,28 @@ class HostilityReport(Figure):
             raise ValidationError(
                 {"ongoing": _("An ongoing report has no end yet: clear “ongoing” when you give an end.")}
             )
+
+
+class IdempotencyRecord(models.Model):
+    """
+    The first response to a POST sent with an `Idempotency-Key` header (API.md), kept
+    for a day so that a client on a bad connection can repeat the request and get
+    the same answer instead of a second copy of what it created.
+
+    Written in the same transaction as the request's own writes: it exists exactly
+    when they do. A request that fails leaves neither, so its retry runs afresh.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # What the key was first used for: the same key with another request is an error.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user_id})"

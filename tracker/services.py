@@ -8,16 +8,19 @@ failed call writes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, TypeVar
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from corridors import recheck
 from corridors.flagging import corridors_touching_site
 from tracker import permissions
-from tracker.models import Attributed, HostilityReport, Site, Source
+from tracker.models import Attributed, HostilityReport, IdempotencyRecord, Organisation, Site, Source
 
 if TYPE_CHECKING:
     from tracker.models import User
@@ -164,3 +167,50 @@ def source_delete(*, source: Source, user: User) -> None:
     if not permissions.can_manage_sources(user):
         raise PermissionDenied(_("Only coordinators can delete sources."))
     audited_delete(source, user=user)
+
+
+@transaction.atomic
+def organisation_save(*, organisation: Organisation, user: User) -> Organisation:
+    if not permissions.can_manage_accounts(user):
+        raise PermissionDenied(_("Only admins can add or change organisations."))
+    return audited_save(organisation, user=user)
+
+
+@transaction.atomic
+def organisation_delete(*, organisation: Organisation, user: User) -> None:
+    if not permissions.can_manage_accounts(user):
+        raise PermissionDenied(_("Only admins can delete organisations."))
+    audited_delete(organisation, user=user)
+
+
+@transaction.atomic
+def account_save(*, account: User, user: User, password: str | None = None) -> User:
+    """
+    Create or change a staff account; `password`, when given, is checked against the
+    password rules and stored hashed. A new account needs one.
+    """
+    if not permissions.can_manage_accounts(user):
+        raise PermissionDenied(_("Only admins can add or change accounts."))
+    if password is not None:
+        try:
+            validate_password(password, account)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        account.set_password(password)
+    elif account._state.adding:
+        raise ValidationError({"password": [_("A new account needs a password.")]})
+    return audited_save(account, user=user)
+
+
+@transaction.atomic
+def account_delete(*, account: User, user: User) -> None:
+    """Delete an account that entered nothing; one that did stays (it is referred to): deactivate it instead."""
+    if not permissions.can_manage_accounts(user):
+        raise PermissionDenied(_("Only admins can delete accounts."))
+    audited_delete(account, user=user)
+
+
+def idempotency_records_purge(*, now: dt.datetime) -> int:
+    """Forget the responses kept for Idempotency-Keys once their day is over. Returns how many."""
+    deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=now - settings.IDEMPOTENCY_KEY_TTL).delete()
+    return deleted

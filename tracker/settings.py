@@ -14,6 +14,7 @@ Two ways to run:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import zoneinfo
 from pathlib import Path
@@ -90,6 +91,15 @@ def env_secret(name: str, *, debug: bool) -> str:
     )
 
 
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate as the REST framework reads it: a number, a slash, and second, minute, hour or day."""
+    value = env_str(name, default)
+    number, _slash, period = value.partition("/")
+    if not number.isdigit() or int(number) < 1 or period not in {"second", "minute", "hour", "day", "s", "m", "h", "d"}:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as 120/minute (second, minute, hour or day).")
+    return value
+
+
 def env_tile_url(name: str, default: str) -> str:
     """A map tile URL template: http(s), with {z}, {x} and {y} (and optionally {s} for subdomains)."""
     value = env_str(name, default)
@@ -126,6 +136,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "csp",
+    "rest_framework",
+    "django_filters",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "tracker",
     "corridors",
 ]
@@ -284,6 +299,92 @@ CELERY_BEAT_SCHEDULE = {
         "task": "corridors.reconcile_all_flags",
         "schedule": FLAG_RECONCILE_INTERVAL,
         "options": {"expires": FLAG_RECONCILE_INTERVAL},
+    },
+    "api-purge-idempotency-records": {
+        "task": "tracker.purge_idempotency_records",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
+}
+
+# --- REST API ---------------------------------------------------------------------
+
+# The contract is ../shared/API.md; its conventions are implemented once, in tracker/api/base.py.
+REST_FRAMEWORK = {
+    # The first class answers 401s with `WWW-Authenticate: Token`; a browser session
+    # works too, with its CSRF check.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["tracker.api.policy.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "tracker.api.policy.Pagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "tracker.api.renderers.CSVRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "tracker.api.base.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("API_THROTTLE_ANON", "120/minute"),
+        "user": env_rate("API_THROTTLE_USER", "600/minute"),
+        # Asking for a token with a password: slow enough to make guessing pointless.
+        "token": env_rate("API_THROTTLE_TOKEN", "10/minute"),
+    },
+    # How many proxies in front of the app append to X-Forwarded-For: the throttles
+    # count clients by the address the last of them saw.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0) or None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# API tokens are stored hashed (knox), expire API_TOKEN_TTL_HOURS after their last use
+# (0: never) and can be revoked (POST /api/v1/auth/token/revoke/, or in the admin).
+_token_ttl_hours = env_int("API_TOKEN_TTL_HOURS", 24 * 30)
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=_token_ttl_hours) if _token_ttl_hours else None,
+    "AUTO_REFRESH": True,
+    "MIN_REFRESH_INTERVAL": 600,
+}
+
+# How long the first response to a POST with an Idempotency-Key is kept.
+IDEMPOTENCY_KEY_TTL = dt.timedelta(days=1)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Evacuation tracker API",
+    "DESCRIPTION": (
+        "Civilians in besieged places, the humanitarian corridors meant to get them out, the people who left "
+        "and arrived, the hostilities reported meanwhile, and the flags that say a corridor window and a "
+        "hostility report overlap. Reads are public; writes need a token (`Authorization: Token KEY`, from "
+        "`POST /api/v1/auth/token/`) or a browser session with CSRF. Every instant is ISO 8601 in UTC on output; "
+        "input needs an offset. Lists are paginated (`page`, `page_size` up to 500), accept `updated_since` and "
+        "`format=csv` (CSV with an HXL hashtag row). The exact position of a restricted site is never given to "
+        "anyone without the permission to see it: it is coarsened to about 10 km."
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Requests and responses get their own components: read-only fields are not asked
+    # for, write-only ones (a password) are never shown.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VerificationEnum": "tracker.models.Verification",
+        "QualifierEnum": "tracker.models.Qualifier",
+        "RoleEnum": "tracker.models.Role",
+        "SourceKindEnum": "tracker.models.Source.Kind",
+        "SiteKindEnum": "tracker.models.Site.Kind",
+        "HostilityKindEnum": "tracker.models.HostilityReport.Kind",
+        "TimePrecisionEnum": "tracker.models.HostilityReport.Precision",
+        "CorridorStatusEnum": "corridors.models.Corridor.Status",
+        "WindowStatusEnum": "corridors.models.CorridorWindow.Status",
+        "FlagCertaintyEnum": "corridors.models.Flag.Certainty",
+        "FlagStatusEnum": "corridors.models.Flag.Status",
     },
 }
 

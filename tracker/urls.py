@@ -10,6 +10,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("tracker.api.urls")),
 ]
 
 urlpatterns += i18n_patterns(

@@ -1,0 +1,223 @@
+"""The API's representations of corridors, windows, departures, arrivals and flags (../shared/API.md)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.relations import PKOnlyObject
+
+from corridors.models import Arrival, Corridor, CorridorWindow, Departure, Flag
+from tracker.api.base import (
+    ATTRIBUTION_FIELDS,
+    COMMON_FIELDS,
+    LocalDateTimeField,
+    ModelSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictPrimaryKeyRelatedField,
+)
+from tracker.api.serializers import COUNT_LIMITS, FIGURE_FIELDS
+from tracker.models import Qualifier, Site
+
+
+class WaypointsField(serializers.ListField):
+    """The corridor's path between origin and destination: site ids, in order."""
+
+    child = StrictPrimaryKeyRelatedField(queryset=Site.objects.all())
+
+    def get_attribute(self, corridor: Corridor) -> list[PKOnlyObject]:
+        # `corridor_waypoints` is prefetched in position order by the view.
+        return [PKOnlyObject(pk=waypoint.site_id) for waypoint in corridor.corridor_waypoints.all()]
+
+
+class CorridorSerializer(ModelSerializer):
+    waypoints = WaypointsField(
+        required=False, max_length=50, help_text="Site ids between origin and destination, in order."
+    )
+    timezone = serializers.CharField(
+        source="origin.timezone", read_only=True, help_text="The corridor's local time: its origin's IANA zone."
+    )
+
+    class Meta:
+        model = Corridor
+        fields = (
+            *COMMON_FIELDS,
+            "name",
+            "origin",
+            "destination",
+            "waypoints",
+            "announced_by",
+            "announced_at",
+            "ceasefire_announced",
+            "status",
+            "timezone",
+            "verification",
+            *ATTRIBUTION_FIELDS,
+        )
+        read_only_fields = ATTRIBUTION_FIELDS
+
+
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time "HH:MM", 00:00 to 23:59."""
+
+    default_error_messages = {"invalid": _("Give a time from 00:00 to 23:59 as HH:MM.")}
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str) or not _HH_MM.match(value):
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+class StrictDateField(serializers.DateField):
+    """A calendar date "YYYY-MM-DD", years 1900 to 2199."""
+
+    default_error_messages = {"out_of_range": _("Give a date between the years 1900 and 2199.")}
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            self.fail("invalid", format="YYYY-MM-DD")
+        date = super().to_internal_value(value)
+        if not 1900 <= date.year < 2200:
+            self.fail("out_of_range")
+        return date
+
+
+class ScheduleSerializer(serializers.Serializer):
+    """
+    "08:00–18:00 local time, daily, 3 days from 2022-05-05", in the corridor's local
+    time (its origin's zone). An end at or before the start runs past midnight.
+    """
+
+    local_start = LocalTimeField(help_text="Local wall-clock start, HH:MM.")
+    local_end = LocalTimeField(help_text="Local wall-clock end, HH:MM; at or before the start: the next day.")
+    first_date = StrictDateField(help_text="The local date of the first window.")
+    days = StrictIntegerField(min_value=1, max_value=60, help_text="How many daily windows, 1 to 60.")
+
+
+class WindowSerializer(ModelSerializer):
+    """A stretch of time when a corridor is meant to be open, `[starts_at, ends_at)`."""
+
+    local_starts_at = LocalDateTimeField(source="starts_at", zone_of=lambda w: w.corridor.origin.timezone)
+    local_ends_at = LocalDateTimeField(source="ends_at", zone_of=lambda w: w.corridor.origin.timezone)
+    status = serializers.ChoiceField(
+        choices=CorridorWindow.Status.choices,
+        source="api_status",
+        read_only=True,
+        help_text="At the time of the request: scheduled, open or closed; cancelled when set.",
+    )
+    flagged = serializers.SerializerMethodField(help_text="Whether it has an open or acknowledged flag.")
+    open_flags = serializers.IntegerField(read_only=True, help_text="Its flags that are open or acknowledged.")
+    departed = serializers.IntegerField(
+        source="totals.departed.count", read_only=True, allow_null=True, help_text="Departures linked to it, summed."
+    )
+    departed_qualifier = serializers.ChoiceField(
+        choices=Qualifier.choices, source="totals.departed.qualifier", read_only=True, allow_null=True
+    )
+    arrived = serializers.IntegerField(
+        source="totals.arrived.count", read_only=True, allow_null=True, help_text="Arrivals linked to it, summed."
+    )
+    arrived_qualifier = serializers.ChoiceField(
+        choices=Qualifier.choices, source="totals.arrived.qualifier", read_only=True, allow_null=True
+    )
+    arrived_counts_crossings = serializers.BooleanField(
+        source="totals.arrived.crossings",
+        read_only=True,
+        allow_null=True,
+        help_text="True when some arrivals were counted at a crossing: crossings, not distinct people.",
+    )
+
+    class Meta:
+        model = CorridorWindow
+        fields = (
+            *COMMON_FIELDS,
+            "corridor",
+            "starts_at",
+            "ends_at",
+            "local_starts_at",
+            "local_ends_at",
+            "status",
+            "cancelled",
+            "flagged",
+            "open_flags",
+            "departed",
+            "departed_qualifier",
+            "arrived",
+            "arrived_qualifier",
+            "arrived_counts_crossings",
+        )
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_flagged(self, window: CorridorWindow) -> bool:
+        return window.open_flags > 0  # type: ignore[attr-defined]
+
+
+class DepartureSerializer(ModelSerializer):
+    class Meta:
+        model = Departure
+        fields = (
+            *COMMON_FIELDS,
+            "origin",
+            "corridor",
+            "window",
+            "departed_at",
+            "count",
+            "qualifier",
+            *FIGURE_FIELDS,
+        )
+        read_only_fields = ATTRIBUTION_FIELDS
+        extra_kwargs = {"count": COUNT_LIMITS}
+
+
+class ArrivalSerializer(ModelSerializer):
+    class Meta:
+        model = Arrival
+        fields = (
+            *COMMON_FIELDS,
+            "origin",
+            "destination",
+            "corridor",
+            "window",
+            "arrived_at",
+            "count",
+            "qualifier",
+            *FIGURE_FIELDS,
+        )
+        read_only_fields = ATTRIBUTION_FIELDS
+        extra_kwargs = {"count": COUNT_LIMITS}
+
+
+class FlagSerializer(ModelSerializer):
+    """Read only: flags are raised and withdrawn by the system, and reviewed through `review/`."""
+
+    corridor = serializers.IntegerField(source="window.corridor_id", read_only=True)
+
+    class Meta:
+        model = Flag
+        fields = (
+            *COMMON_FIELDS,
+            "window",
+            "corridor",
+            "hostility",
+            "overlap_start",
+            "overlap_end",
+            "certainty",
+            "status",
+            "raised_at",
+            "reviewed_by",
+            "reviewed_at",
+            "review_note",
+        )
+        read_only_fields = fields
+
+
+class FlagReviewSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED])
+    note = StrictCharField(required=False, allow_blank=True, default="", help_text="Required to dismiss: why.")

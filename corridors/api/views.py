@@ -1,0 +1,225 @@
+"""
+The API's resources for corridors, their windows and schedules, departures, arrivals
+and flags. Writes go through corridors/services.py (and tracker/services.py for the
+figures); the conventions are in tracker/api/base.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Prefetch, prefetch_related_objects
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from corridors import selectors, services
+from corridors.api import filters
+from corridors.api import serializers as api
+from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
+from tracker import permissions
+from tracker.api import idempotency
+from tracker.api.base import ModelViewSet, ReadViewSet, etag_of
+from tracker.api.views import COMMON_HXL, FIGURE_HXL, FigureViewSet
+
+WINDOW_HXL = {
+    **COMMON_HXL,
+    "corridor": "#access+id",
+    "starts_at": "#date+start",
+    "ends_at": "#date+end",
+    "local_starts_at": "#date+start+local",
+    "local_ends_at": "#date+end+local",
+    "status": "#status",
+    "cancelled": "#status+cancelled",
+    "flagged": "#status+flagged",
+    "open_flags": "#indicator+num+flags",
+    "departed": "#affected+num+departed",
+    "departed_qualifier": "#affected+qualifier+departed",
+    "arrived": "#affected+num+arrived",
+    "arrived_qualifier": "#affected+qualifier+arrived",
+    "arrived_counts_crossings": "#affected+crossings+arrived",
+}
+
+
+def prepare_windows(windows: Sequence[CorridorWindow], *, now: Any) -> None:
+    """Give each window its state at `now`, its count of open flags and its departure/arrival totals. Three queries."""
+    flags = selectors.open_flag_counts([w.pk for w in windows])
+    totals = selectors.window_totals(w.pk for w in windows)
+    for window in windows:
+        window.api_status = window.status_at(now)  # type: ignore[attr-defined]
+        window.open_flags = flags.get(window.pk, 0)  # type: ignore[attr-defined]
+        window.totals = totals.get(window.pk, selectors.WindowTotals())  # type: ignore[attr-defined]
+
+
+class CorridorViewSet(ModelViewSet):
+    """
+    Announced routes out: origin, waypoints, destination. Coordinators manage them and
+    add schedules (`schedule/`), which expand into windows in the origin's local time.
+    """
+
+    queryset = Corridor.objects.select_related("origin").order_by("name", "id")
+    serializer_class = api.CorridorSerializer
+    filterset_class = filters.CorridorFilter
+    hxl_tags = {
+        **FIGURE_HXL,
+        "name": "#access+name",
+        "origin": "#loc+id+origin",
+        "destination": "#loc+id+destination",
+        "waypoints": "#loc+id+waypoints",
+        "announced_by": "#meta+source+id",
+        "announced_at": "#date+reported",
+        "ceasefire_announced": "#status+ceasefire",
+        "status": "#status",
+        "timezone": "#meta+timezone",
+    }
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_manage_places(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_manage_places(user)
+
+    def prepare(self, objects: Sequence[Corridor]) -> None:
+        prefetch_related_objects(
+            list(objects), Prefetch("corridor_waypoints", queryset=CorridorWaypoint.objects.order_by("position"))
+        )
+
+    def save(self, instance: Corridor, data: dict[str, Any]) -> Corridor:
+        corridor = services.corridor_save(corridor=instance, user=self.request.user, waypoints=data.get("waypoints"))
+        corridor.refresh_from_db()  # its path may have changed: the response reads it again
+        return corridor
+
+    def delete(self, instance: Corridor) -> None:
+        services.corridor_delete(corridor=instance, user=self.request.user)
+
+    @extend_schema(
+        request=api.ScheduleSerializer,
+        responses={201: api.WindowSerializer(many=True)},
+        summary="Add a daily schedule: one window a day, in the corridor's local time",
+    )
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, pk: str | None = None) -> Response:
+        corridor = self.get_object()
+
+        def respond() -> Response:
+            schedule = api.ScheduleSerializer(data=request.data)
+            schedule.is_valid(raise_exception=True)
+            windows = services.schedule_expand(corridor=corridor, user=request.user, **schedule.validated_data)
+            prepare_windows(windows, now=request.now)  # type: ignore[attr-defined]
+            data = api.WindowSerializer(windows, many=True, context=self.get_serializer_context()).data
+            return Response(data, status=status.HTTP_201_CREATED)
+
+        return idempotency.respond_once(request, respond)
+
+
+class WindowViewSet(ModelViewSet):
+    """
+    The concrete windows of the corridors, `[starts_at, ends_at)` in UTC, with their
+    local times, state, flags and the people who left and arrived through them.
+    Coordinators manage them; cancelling one withdraws its flags.
+    """
+
+    queryset = CorridorWindow.objects.select_related("corridor__origin").order_by("starts_at", "id")
+    serializer_class = api.WindowSerializer
+    filterset_class = filters.WindowFilter
+    hxl_tags = WINDOW_HXL
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_manage_places(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_manage_places(user)
+
+    def prepare(self, objects: Sequence[CorridorWindow]) -> None:
+        prepare_windows(objects, now=self.request.now)  # type: ignore[attr-defined]
+
+    def save(self, instance: CorridorWindow, data: dict[str, Any]) -> CorridorWindow:
+        return services.window_save(window=instance, user=self.request.user)
+
+    def delete(self, instance: CorridorWindow) -> None:
+        services.window_delete(window=instance, user=self.request.user)
+
+
+class DepartureViewSet(FigureViewSet):
+    """People who left through a corridor, counted at the origin."""
+
+    queryset = Departure.objects.order_by("-departed_at", "-id")
+    serializer_class = api.DepartureSerializer
+    filterset_class = filters.DepartureFilter
+    hxl_tags = {
+        **FIGURE_HXL,
+        "origin": "#loc+id+origin",
+        "corridor": "#access+id",
+        "window": "#access+id+window",
+        "departed_at": "#date+departed",
+        "count": "#affected+num+departed",
+        "qualifier": "#affected+qualifier",
+    }
+
+
+class ArrivalViewSet(FigureViewSet):
+    """People who reached a destination. Figures counted at a crossing count crossings, not distinct people."""
+
+    queryset = Arrival.objects.order_by("-arrived_at", "-id")
+    serializer_class = api.ArrivalSerializer
+    filterset_class = filters.ArrivalFilter
+    hxl_tags = {
+        **FIGURE_HXL,
+        "origin": "#loc+id+origin",
+        "destination": "#loc+id+destination",
+        "corridor": "#access+id",
+        "window": "#access+id+window",
+        "arrived_at": "#date+arrived",
+        "count": "#affected+num+arrived",
+        "qualifier": "#affected+qualifier",
+    }
+
+
+class FlagViewSet(ReadViewSet):
+    """
+    This window and this hostility report overlap in time and place. Raised, updated
+    and withdrawn by the system, never deleted; coordinators review them (`review/`).
+    """
+
+    queryset = Flag.objects.select_related("window").order_by("-raised_at", "-id")
+    serializer_class = api.FlagSerializer
+    filterset_class = filters.FlagFilter
+    hxl_tags = {
+        **COMMON_HXL,
+        "window": "#access+id+window",
+        "corridor": "#access+id",
+        "hostility": "#event+id",
+        "overlap_start": "#date+start",
+        "overlap_end": "#date+end",
+        "certainty": "#status+certainty",
+        "status": "#status",
+        "raised_at": "#date+raised",
+        "reviewed_by": "#meta+reviewer+id",
+        "reviewed_at": "#date+reviewed",
+        "review_note": "#description+review",
+    }
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    @extend_schema(
+        request=api.FlagReviewSerializer,
+        responses={200: api.FlagSerializer},
+        summary="Acknowledge a flag, or dismiss it with a reason",
+    )
+    @action(detail=True, methods=["post"])
+    def review(self, request: Request, pk: str | None = None) -> Response:
+        flag = self.get_object()
+        self.check_if_match(flag)
+
+        def respond() -> Response:
+            review = api.FlagReviewSerializer(data=request.data)
+            review.is_valid(raise_exception=True)
+            reviewed = services.flag_review(flag=flag, user=request.user, **review.validated_data)
+            data = self.representation(reviewed)
+            return Response(data, headers={"ETag": etag_of(data)})
+
+        return idempotency.respond_once(request, respond)

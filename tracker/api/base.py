@@ -1,0 +1,444 @@
+"""
+The conventions of the REST API (../shared/API.md), implemented once for every resource:
+
+- fields: instants in UTC on output and never naive on input; JSON numbers, booleans
+  and strings taken only as themselves ("12" is not a count);
+- who may do what: reads are public unless a view says otherwise, writes need a login
+  and the role of tracker/permissions.py;
+- writes go through the services in one transaction: a request that fails writes
+  nothing (its idempotency record included);
+- lists are paginated (`page`, `page_size` up to 500), filter on `updated_since` and
+  are ordered stably;
+- details carry an ETag; a stale `If-Match` gets 412 and changes nothing;
+- a POST with an `Idempotency-Key` the same user sent before gets the first response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import django_filters
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import FilterSet as BaseFilterSet
+from rest_framework import exceptions, permissions, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tracker.api import idempotency
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+
+# Instants outside these years are typing errors, not reports.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+# The largest count PostgreSQL's integer column holds; SQLite would take more.
+MAX_COUNT = 2_147_483_647
+
+NAIVE_MESSAGE = _(
+    "Give the time with its UTC offset, such as 2022-05-05T08:00:00+03:00 or 2022-05-05T05:00:00Z: "
+    "a time without one is ambiguous."
+)
+
+
+# --- Fields -----------------------------------------------------------------------
+
+
+def _check_range(value: dt.datetime) -> None:
+    if not EARLIEST <= value < LATEST:
+        raise DjangoValidationError(_("Give a time between the years 1900 and 2199."), code="out_of_range")
+
+
+class UTCDateTimeField(serializers.DateTimeField):
+    """ISO 8601 in UTC on output ("2022-05-05T05:00:00Z"); input in any offset, never naive."""
+
+    default_error_messages = {"naive": NAIVE_MESSAGE, "out_of_range": _("Give a time between the years 1900 and 2199.")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("default_timezone", dt.UTC)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value: Any) -> dt.datetime:
+        if not isinstance(value, str):
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]±hh:mm")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            self.fail("naive")
+        result = super().to_internal_value(value)
+        if not EARLIEST <= result < LATEST:
+            self.fail("out_of_range")
+        return result
+
+
+class LocalDateTimeField(serializers.DateTimeField):
+    """Read only: an instant in a zone the object names (ISO 8601 with that zone's offset)."""
+
+    def __init__(self, *, zone_of: Callable[[Any], str], **kwargs: Any) -> None:
+        self.zone_of = zone_of
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        import zoneinfo
+
+        value = super().get_attribute(instance)
+        return value.astimezone(zoneinfo.ZoneInfo(self.zone_of(instance)))
+
+    def to_representation(self, value: dt.datetime) -> str:
+        return value.isoformat()
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string of digits, not 1.0, not true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false, nothing else."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string: a number is not silently turned into text."""
+
+    default_error_messages = {"invalid": _("Not a valid string.")}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictURLField(StrictCharField, serializers.URLField):
+    pass
+
+
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id: a JSON integer that names an existing object."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if not 0 < data <= 2**63 - 1:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer with this API's strict fields; `id`, `created_at` and `updated_at` are read only."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: UTCDateTimeField,
+        models.IntegerField: StrictIntegerField,
+        models.BigIntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.FloatField: StrictFloatField,
+        models.BooleanField: StrictBooleanField,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.URLField: StrictURLField,
+    }
+    serializer_related_field = StrictPrimaryKeyRelatedField
+
+
+COMMON_FIELDS = ("id", "created_at", "updated_at")
+ATTRIBUTION_FIELDS = ("organisation", "created_by")
+
+
+# --- Errors -----------------------------------------------------------------------
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """
+    DRF's handler, plus the errors the services raise: a Django ValidationError is a
+    400 in the API's shape (`{"field": [...]}`; `non_field_errors` for the rest), and
+    a database constraint that a concurrent write tripped is a 400 too, not a 500.
+    """
+    if isinstance(exc, DjangoValidationError):
+        detail = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in detail:
+            detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, IntegrityError):
+        exc = exceptions.ValidationError(
+            {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
+        )
+    return drf_exception_handler(exc, context)
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = _("The object changed since you read it (its ETag no longer matches If-Match): read it again.")
+    default_code = "precondition_failed"
+
+
+# --- Lists ---------------------------------------------------------------------------
+
+
+class AwareDateTimeFormField(forms.Field):
+    """A query parameter instant: ISO 8601 with an offset (a `+` that arrived as a space is read as `+`)."""
+
+    default_error_messages = {
+        "invalid": _("Give an ISO 8601 time such as 2022-05-05T05:00:00Z."),
+        "naive": NAIVE_MESSAGE,
+    }
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if value in self.empty_values:
+            return None
+        text = re.sub(r" (\d{2}(?::?\d{2})?)$", r"+\1", str(value).strip())
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise DjangoValidationError(self.error_messages["invalid"], code="invalid")
+        if parsed.tzinfo is None:
+            raise DjangoValidationError(self.error_messages["naive"], code="naive")
+        try:
+            parsed = parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise DjangoValidationError(self.error_messages["invalid"], code="invalid") from None
+        _check_range(parsed)
+        return parsed
+
+
+class AwareDateTimeFilter(django_filters.Filter):
+    field_class = AwareDateTimeFormField
+
+
+class StrictBooleanFilter(django_filters.TypedChoiceFilter):
+    """`true` or `false`; anything else is a 400, not an ignored filter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
+
+
+class FilterSet(BaseFilterSet):
+    """
+    Every list's filters start with `updated_since` (incremental sync). With it, the
+    list is ordered by (updated_at, id), so that a client can also page by asking
+    again with `updated_since` set to the last `updated_at` it received.
+    """
+
+    updated_since = AwareDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        label="Only objects created or changed at or after this instant (ISO 8601 with offset).",
+    )
+
+    def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        queryset = super().filter_queryset(queryset)
+        if self.form.cleaned_data.get("updated_since") is not None:
+            queryset = queryset.order_by("updated_at", "id")
+        return queryset
+
+
+def overlap_filter(start_field: str, end_field: str, *, open_end: bool = False) -> tuple[Callable, Callable]:
+    """
+    `since` / `until` filter methods for objects that span a time: those that overlap
+    the half-open `[since, until)`. With `open_end`, a null end means "still going on".
+    """
+
+    def since(queryset: models.QuerySet[Any], name: str, value: dt.datetime) -> models.QuerySet[Any]:
+        condition = models.Q(**{f"{end_field}__gt": value})
+        if open_end:
+            condition |= models.Q(**{f"{end_field}__isnull": True})
+        return queryset.filter(condition)
+
+    def until(queryset: models.QuerySet[Any], name: str, value: dt.datetime) -> models.QuerySet[Any]:
+        return queryset.filter(**{f"{start_field}__lt": value})
+
+    return since, until
+
+
+# --- Views --------------------------------------------------------------------------
+
+
+def etag_of(data: Any) -> str:
+    """A strong validator of one representation: the hash of its JSON."""
+    body = json.dumps(data, cls=JSONEncoder, sort_keys=True, separators=(",", ":"))
+    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+
+
+def _etags(header: str) -> list[str]:
+    # GZipMiddleware weakens the ETags of the responses it compresses (W/"..."):
+    # compare the opaque part, as a weak comparison does.
+    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
+
+
+class ReadViewSet(viewsets.GenericViewSet):
+    """
+    A resource of the API that anyone may read. Subclasses name their serializer,
+    queryset and filters, and say, in terms of tracker/permissions.py, who may write
+    (`may_create`, `may_change`, `may_delete`) and through which service (`save`,
+    `delete`); ModelViewSet adds the writes themselves.
+    """
+
+    # The HXL hashtag of each CSV column (tracker/api/renderers.py).
+    hxl_tags: ClassVar[dict[str, str]] = {}
+
+    # -- who may do what (the services check again)
+
+    def may_read(self, user: Any) -> bool:
+        return True
+
+    def may_create(self, user: Any) -> bool:
+        return False
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return False
+
+    def may_delete(self, user: Any, obj: Any) -> bool:
+        return self.may_change(user, obj)
+
+    def prepare(self, objects: Sequence[Any]) -> None:
+        """Load in bulk what the serializer needs beyond the queryset, for one page (or one object)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # One "now" per request (STYLE.md, item 9): the filters and the serializer judge
+        # every window of a page open or closed at the same instant.
+        request.now = timezone.now()  # type: ignore[attr-defined]
+        super().initial(request, *args, **kwargs)
+
+    # -- one transaction per write
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method in permissions.SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        # DRF turns exceptions into responses inside dispatch(): roll back on any error
+        # response, so that a failed request writes nothing. Tasks the services queued
+        # with on_commit run only if this commits.
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+        return response
+
+    def get_object(self) -> Any:
+        obj = super().get_object()
+        if self.request.method not in permissions.SAFE_METHODS:
+            # Lock the row for the rest of the request, then read it again: the If-Match
+            # check and the write after it see the same version (two clients updating
+            # one object at once: the second waits, then gets 412).
+            type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
+            obj.refresh_from_db()
+        return obj
+
+    # -- reads
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = list(self.paginate_queryset(queryset) or [])
+        self.prepare(page)
+        serializer = self.get_serializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    def representation(self, instance: Any) -> Any:
+        self.prepare([instance])
+        return self.get_serializer(instance).data
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self.representation(self.get_object())
+        etag = etag_of(data)
+        if etag in _etags(request.headers.get("If-None-Match", "")):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response(data, headers={"ETag": etag})
+
+    def check_if_match(self, instance: Any) -> None:
+        """412 unless `If-Match` (when given) names the ETag of the object as it is now."""
+        header = self.request.headers.get("If-Match")
+        if header is None:
+            return
+        tags = _etags(header)
+        if "*" not in tags and etag_of(self.representation(instance)) not in tags:
+            raise PreconditionFailed
+
+
+class ModelViewSet(ReadViewSet):
+    """A resource that staff write, through the services, with the API's conventions."""
+
+    def save(self, instance: Any, data: dict[str, Any]) -> Any:
+        """Save `instance`, already given the validated `data`, through its service."""
+        raise NotImplementedError
+
+    def delete(self, instance: Any) -> None:
+        raise NotImplementedError
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        def respond() -> Response:
+            serializer = self.get_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            model = serializer.Meta.model  # type: ignore[attr-defined]
+            data = dict(serializer.validated_data)
+            instance = self.save(model(**{k: v for k, v in data.items() if not _many_to_many(model, k)}), data)
+            return Response(self.representation(instance), status=status.HTTP_201_CREATED)
+
+        return idempotency.respond_once(request, respond)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        self.check_if_match(instance)
+        serializer = self.get_serializer(instance, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        for name, value in data.items():
+            if not _many_to_many(type(instance), name):
+                setattr(instance, name, value)
+        instance = self.save(instance, data)
+        body = self.representation(instance)
+        return Response(body, headers={"ETag": etag_of(body)})
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        self.check_if_match(instance)
+        self.delete(instance)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _many_to_many(model: type[models.Model], name: str) -> bool:
+    """Whether `name` is a many-to-many field (written by the service, not as an attribute)."""
+    field = next((f for f in model._meta.get_fields() if f.name == name), None)
+    return field is not None and field.many_to_many

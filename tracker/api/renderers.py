@@ -1,0 +1,133 @@
+"""
+The API's other formats: `?format=csv` on every list (and detail) and
+`sites/?format=geojson`. Both render what the JSON would say, from the same
+serializers, so a restricted site's position is coarsened in them exactly as in JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from rest_framework import renderers, serializers
+from rest_framework.utils.encoders import JSONEncoder
+
+# A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _rows(data: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The objects in a response body, and whether it is one of them or an error (not a list)."""
+    if isinstance(data, dict) and isinstance(data.get("results"), list):
+        return data["results"], False
+    if isinstance(data, list):
+        return data, False
+    return [data], True
+
+
+def _columns(serializer: serializers.BaseSerializer, prefix: str = "") -> Iterator[str]:
+    """Column names of a serializer's readable fields; a nested serializer's fields become `outer.inner`."""
+    for name, field in serializer.fields.items():
+        if field.write_only:
+            continue
+        if isinstance(field, serializers.Serializer):
+            yield from _columns(field, prefix=f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+def _lookup(row: dict[str, Any], column: str) -> Any:
+    value: Any = row
+    for part in column.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: lists joined with `;`, booleans as true/false, text safe from formula injection."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        value = ";".join(str(item) for item in value)
+    if isinstance(value, dict):
+        value = json.dumps(value, cls=JSONEncoder, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """
+    CSV with a header row and, beneath it, a row of HXL hashtags (hxlstandard.org),
+    so that humanitarian data tools know what each column holds. The columns are the
+    JSON fields, in the same order; a list's pagination is in the `Link` header.
+    """
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        context = renderer_context or {}
+        view, response = context.get("view"), context.get("response")
+        rows, single = _rows(data)
+        failed = response is not None and response.status_code >= 400
+        if not failed and view is not None and hasattr(view, "get_serializer"):
+            columns = list(_columns(view.get_serializer()))
+            tags = getattr(view, "hxl_tags", {})
+        else:
+            columns = list(dict.fromkeys(key for row in rows if isinstance(row, dict) for key in row))
+            tags = {}
+        if response is not None and not single:
+            response["Content-Disposition"] = f'inline; filename="{getattr(view, "basename", "data")}.csv"'
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerow([tags.get(column, "") for column in columns])
+        for row in rows:
+            writer.writerow([csv_cell(_lookup(row, column)) for column in columns])
+        return out.getvalue().encode(self.charset)
+
+
+class GeoJSONRenderer(renderers.BaseRenderer):
+    """
+    A list of sites as a GeoJSON FeatureCollection (RFC 7946): a Point per site at the
+    position the reader may see, the other fields as properties. The page's `count`,
+    `next` and `previous` ride along as foreign members.
+    """
+
+    media_type = "application/geo+json"
+    format = "geojson"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is not None and response.status_code >= 400:
+            return json.dumps(data, cls=JSONEncoder).encode()
+        rows, single = _rows(data)
+        features = [self.feature(row) for row in rows]
+        if single:
+            body: dict[str, Any] = features[0]
+        else:
+            body = {"type": "FeatureCollection", "features": features}
+            for member in ("count", "next", "previous"):
+                if isinstance(data, dict) and member in data:
+                    body[member] = data[member]
+        return json.dumps(body, cls=JSONEncoder, ensure_ascii=False).encode()
+
+    @staticmethod
+    def feature(row: dict[str, Any]) -> dict[str, Any]:
+        properties = {key: value for key, value in row.items() if key not in ("latitude", "longitude")}
+        return {
+            "type": "Feature",
+            "id": row.get("id"),
+            "geometry": {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
+            "properties": properties,
+        }

@@ -1,0 +1,32 @@
+"""The REST API, version 1, under /api/v1/ (../shared/API.md)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from corridors.api import views as corridors
+from tracker.api import views as tracker
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("organisations", tracker.OrganisationViewSet, basename="organisation")
+router.register("users", tracker.UserViewSet, basename="user")
+router.register("sources", tracker.SourceViewSet, basename="source")
+router.register("sites", tracker.SiteViewSet, basename="site")
+router.register("counts", tracker.CivilianCountViewSet, basename="count")
+router.register("corridors", corridors.CorridorViewSet, basename="corridor")
+router.register("windows", corridors.WindowViewSet, basename="window")
+router.register("hostilities", tracker.HostilityReportViewSet, basename="hostility")
+router.register("departures", corridors.DepartureViewSet, basename="departure")
+router.register("arrivals", corridors.ArrivalViewSet, basename="arrival")
+router.register("flags", corridors.FlagViewSet, basename="flag")
+
+urlpatterns = [
+    path("auth/token/", tracker.TokenView.as_view(), name="token"),
+    path("auth/token/revoke/", tracker.TokenRevokeView.as_view(), name="token_revoke"),
+    path("auth/token/revoke-all/", tracker.TokenRevokeAllView.as_view(), name="token_revoke_all"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+]

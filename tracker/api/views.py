@@ -1,0 +1,301 @@
+"""
+The API's resources for the facts on the ground, and its tokens. Each viewset says who
+may write in terms of tracker/permissions.py and writes through tracker/services.py;
+the conventions (transactions, ETags, idempotency, pagination) are in base.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from knox import views as knox_views
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from tracker import permissions, selectors, services
+from tracker.api import filters
+from tracker.api import serializers as api
+from tracker.api.base import ModelViewSet, StrictCharField, UTCDateTimeField
+from tracker.api.renderers import GeoJSONRenderer
+from tracker.models import CivilianCount, HostilityReport, Organisation, Site, Source, User
+
+COMMON_HXL = {"id": "#meta+id", "created_at": "#date+created", "updated_at": "#date+updated"}
+FIGURE_HXL = {
+    **COMMON_HXL,
+    "source": "#meta+source+id",
+    "reported_at": "#date+reported",
+    "verification": "#status+verification",
+    "organisation": "#org+id",
+    "created_by": "#meta+entered_by+id",
+}
+
+
+class FigureViewSet(ModelViewSet):
+    """
+    Counts, hostility reports, departures, arrivals: public to read. A member of an
+    organisation adds them for it and changes its own; a coordinator also verifies or
+    disputes anyone's (tracker/services.py, `figure_save`).
+    """
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_add_figures(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_edit_figure(user, obj) or permissions.is_coordinator(user)
+
+    def may_delete(self, user: Any, obj: Any) -> bool:
+        return permissions.can_edit_figure(user, obj)
+
+    def save(self, instance: Any, data: dict[str, Any]) -> Any:
+        return services.figure_save(figure=instance, user=self.request.user)
+
+    def delete(self, instance: Any) -> None:
+        services.figure_delete(figure=instance, user=self.request.user)
+
+
+class OrganisationViewSet(ModelViewSet):
+    """The organisations whose staff enter figures. Admins manage them."""
+
+    queryset = Organisation.objects.order_by("name", "id")
+    serializer_class = api.OrganisationSerializer
+    filterset_class = filters.OrganisationFilter
+    hxl_tags = {"id": "#org+id", "name": "#org+name", "acronym": "#org+acronym", **COMMON_HXL}
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_manage_accounts(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_manage_accounts(user)
+
+    def save(self, instance: Organisation, data: dict[str, Any]) -> Organisation:
+        return services.organisation_save(organisation=instance, user=self.request.user)
+
+    def delete(self, instance: Organisation) -> None:
+        services.organisation_delete(organisation=instance, user=self.request.user)
+
+
+class UserViewSet(ModelViewSet):
+    """Staff accounts: only admins see or manage them."""
+
+    queryset = User.objects.order_by("username", "id")
+    serializer_class = api.UserSerializer
+    filterset_class = filters.UserFilter
+    read_requires_login = True
+    hxl_tags = {
+        **COMMON_HXL,
+        "username": "#contact+username",
+        "organisation": "#org+id",
+        "role": "#meta+role",
+        "is_active": "#status+active",
+    }
+
+    def may_read(self, user: Any) -> bool:
+        return permissions.can_manage_accounts(user)
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_manage_accounts(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_manage_accounts(user)
+
+    def save(self, instance: User, data: dict[str, Any]) -> User:
+        return services.account_save(account=instance, user=self.request.user, password=data.get("password"))
+
+    def delete(self, instance: User) -> None:
+        services.account_delete(account=instance, user=self.request.user)
+
+
+class SourceViewSet(ModelViewSet):
+    """Who said it. Any member of staff adds a source; coordinators change and delete them."""
+
+    queryset = Source.objects.order_by("name", "id")
+    serializer_class = api.SourceSerializer
+    filterset_class = filters.SourceFilter
+    hxl_tags = {
+        **COMMON_HXL,
+        "id": "#meta+source+id",
+        "name": "#meta+source",
+        "kind": "#meta+source+type",
+        "url": "#meta+url",
+    }
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.is_staff_member(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_manage_sources(user)
+
+    def save(self, instance: Source, data: dict[str, Any]) -> Source:
+        return services.source_save(source=instance, user=self.request.user)
+
+    def delete(self, instance: Source) -> None:
+        services.source_delete(source=instance, user=self.request.user)
+
+
+class SiteViewSet(ModelViewSet):
+    """
+    Places, in a tree through `parent`. Coordinators manage them. `?format=geojson`
+    gives a GeoJSON FeatureCollection. A restricted site's position is coarsened to
+    about 10 km for anyone who may not see it exactly, in every format.
+    """
+
+    queryset = Site.objects.order_by("name", "id")
+    serializer_class = api.SiteSerializer
+    filterset_class = filters.SiteFilter
+    hxl_tags = {
+        **COMMON_HXL,
+        "id": "#loc+id",
+        "name": "#loc+name",
+        "kind": "#loc+type",
+        "parent": "#loc+id+parent",
+        "latitude": "#geo+lat",
+        "longitude": "#geo+lon",
+        "timezone": "#meta+timezone",
+        "restricted": "#meta+restricted",
+        "latest_count.count": "#affected+num",
+        "latest_count.count_high": "#affected+num+max",
+        "latest_count.qualifier": "#affected+qualifier",
+        "latest_count.as_of": "#date+affected",
+        "latest_count.source": "#meta+source+id",
+    }
+
+    def get_renderers(self) -> list[Any]:
+        return [*super().get_renderers(), GeoJSONRenderer()]
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_manage_places(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_manage_places(user)
+
+    def prepare(self, objects: Sequence[Site]) -> None:
+        latest = selectors.latest_counts(site_ids=[site.pk for site in objects])
+        for site in objects:
+            summary = latest.get(site.pk)
+            site.api_latest_count = summary.latest if summary else None  # type: ignore[attr-defined]
+
+    def save(self, instance: Site, data: dict[str, Any]) -> Site:
+        return services.site_save(site=instance, user=self.request.user)
+
+    def delete(self, instance: Site) -> None:
+        services.site_delete(site=instance, user=self.request.user)
+
+
+class CivilianCountViewSet(FigureViewSet):
+    """How many civilians are at a site as of a time, with its qualifier ("approximately", "at least")."""
+
+    queryset = CivilianCount.objects.order_by("-as_of", "-id")
+    serializer_class = api.CivilianCountSerializer
+    filterset_class = filters.CivilianCountFilter
+    hxl_tags = {
+        **FIGURE_HXL,
+        "site": "#loc+id",
+        "as_of": "#date",
+        "count": "#affected+num",
+        "count_high": "#affected+num+max",
+        "qualifier": "#affected+qualifier",
+    }
+
+
+class HostilityReportViewSet(FigureViewSet):
+    """
+    Hostilities reported at a site. Saving one raises, updates or withdraws the flags
+    of the corridor windows it overlaps, within seconds (at once in the embedded
+    mode); retracting it (`verification: retracted`) withdraws them.
+    """
+
+    queryset = HostilityReport.objects.order_by("-started_at", "-id")
+    serializer_class = api.HostilityReportSerializer
+    filterset_class = filters.HostilityReportFilter
+    hxl_tags = {
+        **FIGURE_HXL,
+        "site": "#loc+id",
+        "kind": "#event+type",
+        "started_at": "#date+start",
+        "ended_at": "#date+end",
+        "ongoing": "#status+ongoing",
+        "time_precision": "#meta+precision",
+        "description": "#description",
+    }
+
+    def save(self, instance: HostilityReport, data: dict[str, Any]) -> HostilityReport:
+        return services.hostility_report_save(report=instance, user=self.request.user)
+
+    def delete(self, instance: HostilityReport) -> None:
+        services.hostility_report_delete(report=instance, user=self.request.user)
+
+
+# --- Tokens ---------------------------------------------------------------------------
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = StrictCharField()
+    password = StrictCharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenView(knox_views.LoginView):
+    """
+    Exchange a username and password for an API token (`Authorization: Token KEY`).
+    Tokens are stored hashed, expire after API_TOKEN_TTL_HOURS without use, and are
+    revoked with `auth/token/revoke/` (this one) or `auth/token/revoke-all/`.
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+    def format_expiry_datetime(self, expiry: Any) -> Any:
+        return UTCDateTimeField().to_representation(expiry) if expiry else None
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: inline_serializer(
+                "Token",
+                {
+                    "token": serializers.CharField(help_text="Send as `Authorization: Token <token>`."),
+                    "expiry": serializers.DateTimeField(allow_null=True, help_text="When it expires unless used."),
+                },
+            ),
+            400: OpenApiResponse(description="Missing fields, or a username and password that do not match."),
+            429: OpenApiResponse(description="Too many attempts: wait the seconds in Retry-After."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request, format: str | None = None) -> Response:
+        credentials = TokenRequestSerializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        user = authenticate(request._request, **credentials.validated_data)
+        if user is None or not permissions.is_staff_member(user):
+            raise exceptions.ValidationError(
+                {"non_field_errors": [_("These credentials do not match an active account.")]}
+            )
+        request.user = user
+        return super().post(request, format=format)
+
+
+_revoked = {204: OpenApiResponse(description="Revoked."), 401: OpenApiResponse(description="No valid token.")}
+
+
+class TokenRevokeView(knox_views.LogoutView):
+    """Revoke the token this request is made with."""
+
+    @extend_schema(request=None, responses=_revoked)
+    def post(self, request: Request, format: str | None = None) -> Response:
+        return super().post(request, format=format)
+
+
+class TokenRevokeAllView(knox_views.LogoutAllView):
+    """Revoke every token of the account this request is made with."""
+
+    @extend_schema(request=None, responses=_revoked)
+    def post(self, request: Request, format: str | None = None) -> Response:
+        return super().post(request, format=format)
