@@ -66,7 +66,7 @@ class OrganisationViewSet(ModelViewSet):
     queryset = Organisation.objects.order_by("name", "id")
     serializer_class = api.OrganisationSerializer
     filterset_class = filters.OrganisationFilter
-    hxl_tags = {"id": "#org+id", "name": "#org+name", "acronym": "#org+acronym", **COMMON_HXL}
+    hxl_tags = {**COMMON_HXL, "id": "#org+id", "name": "#org+name", "acronym": "#org+acronym"}
 
     def may_create(self, user: Any) -> bool:
         return permissions.can_manage_accounts(user)
