@@ -88,6 +88,12 @@ class TestReading:
         }
         assert ids(api().get(URL)) == [alices_count.pk]
 
+    @pytest.mark.parametrize("who", ["public", "alice", "bob", "carol", "dave"])
+    def test_everyone_reads_counts_logged_in_or_not(self, api, request, alices_count, who):
+        client = api(persona(request, who))
+        assert client.get(URL).status_code == 200
+        assert client.get(detail(alices_count)).status_code == 200
+
     def test_the_list_is_newest_first(self, api, azovstal):
         older = factories.CivilianCountFactory(site=azovstal, as_of=dt.datetime(2022, 5, 3, tzinfo=UTC))
         newer = factories.CivilianCountFactory(site=azovstal, as_of=dt.datetime(2022, 5, 4, tzinfo=UTC))
@@ -193,6 +199,13 @@ class TestWhoMayWrite:
         response = api(dave).post(URL, payload)
         assert response.status_code == 201
         assert (response.json()["organisation"], response.json()["created_by"]) == (None, dave.pk)
+
+    @pytest.mark.parametrize(("who", "status"), [("alice", 403), ("carol", 403), ("dave", 200)])
+    def test_a_count_with_no_organisation_is_edited_by_admins_only(self, api, request, dave, payload, who, status):
+        count_id = api(dave).post(URL, payload).json()["id"]
+        response = api(persona(request, who)).patch(f"{URL}{count_id}/", {"count": 1})
+        assert response.status_code == status
+        assert CivilianCount.objects.get().count == (1 if status == 200 else 200)
 
     def test_a_reporter_without_organisation_may_not_add_counts(self, api, alice, payload):
         alice.organisation = None

@@ -104,6 +104,13 @@ class TestReading:
         }
         assert ids(api().get(URL)) == [report.pk]
 
+    @pytest.mark.parametrize("who", ["public", "alice", "bob", "carol", "dave"])
+    def test_everyone_reads_reports_logged_in_or_not(self, api, request, alice, who):
+        report = report_of(alice)
+        client = api(persona(request, who))
+        assert ids(client.get(URL)) == [report.pk]
+        assert client.get(detail(report)).status_code == 200
+
     def test_the_csv_tags_every_column_and_escapes_a_description_like_a_formula(self, api, alice):
         report_of(alice, description='=HYPERLINK("https://example.com","details")')
         response = api().get(URL, {"format": "csv"})

@@ -38,6 +38,12 @@ class TestReading:
         }
         assert api().get(detail(ngo_b)).json()["name"] == "Open Road"
 
+    @pytest.mark.parametrize("who", ["public", "alice", "bob", "carol", "dave"])
+    def test_everyone_reads_organisations_logged_in_or_not(self, api, request, ngo_a, who):
+        client = api(persona(request, who))
+        assert client.get(URL).status_code == 200
+        assert client.get(detail(ngo_a)).status_code == 200
+
     def test_an_unknown_organisation_is_404(self, api, ngo_a):
         assert api().get(f"{URL}{ngo_a.pk + 1}/").status_code == 404
 

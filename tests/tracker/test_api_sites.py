@@ -83,7 +83,13 @@ VALID = {
 # --- Who may do what ----------------------------------------------------------------------
 
 
-class TestWhoMayWrite:
+class TestWhoMayDoWhat:
+    @pytest.mark.parametrize("who", ["public", "alice", "bob", "carol", "dave"])
+    def test_everyone_reads_sites_logged_in_or_not(self, api, request, places, who):
+        client = api(persona(request, who))
+        assert client.get(URL).status_code == 200
+        assert client.get(detail(places["odesa"])).status_code == 200
+
     @pytest.mark.parametrize(
         ("who", "status"), [("public", 401), ("alice", 403), ("bob", 403), ("carol", 201), ("dave", 201)]
     )

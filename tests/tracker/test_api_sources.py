@@ -39,6 +39,12 @@ class TestReading:
         }
         assert api().get(detail(field_team)).json() == source
 
+    @pytest.mark.parametrize("who", ["public", "alice", "bob", "carol", "dave"])
+    def test_everyone_reads_sources_logged_in_or_not(self, api, request, field_team, who):
+        client = api(persona(request, who))
+        assert client.get(URL).status_code == 200
+        assert client.get(detail(field_team)).status_code == 200
+
     def test_sources_filter_by_kind(self, api, field_team):
         mayor = factories.SourceFactory(**MAYOR)
         assert ids(api().get(URL, {"kind": "official"})) == [mayor.pk]
