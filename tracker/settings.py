@@ -335,8 +335,9 @@ REST_FRAMEWORK = {
         "token": env_rate("API_THROTTLE_TOKEN", "10/minute"),
     },
     # How many proxies in front of the app append to X-Forwarded-For: the throttles
-    # count clients by the address the last of them saw.
-    "NUM_PROXIES": env_int("API_NUM_PROXIES", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0) or None,
+    # count clients by the address the last of them saw. 0 means REMOTE_ADDR; never
+    # None, with which the REST framework trusts whatever X-Forwarded-For a client sends.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
