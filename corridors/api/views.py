@@ -92,7 +92,7 @@ class CorridorViewSet(ModelViewSet):
         corridor.refresh_from_db()  # its path may have changed: the response reads it again
         return corridor
 
-    def delete(self, instance: Corridor) -> None:
+    def perform_destroy(self, instance: Corridor) -> None:
         services.corridor_delete(corridor=instance, user=self.request.user)
 
     @extend_schema(
@@ -139,7 +139,7 @@ class WindowViewSet(ModelViewSet):
     def save(self, instance: CorridorWindow, data: dict[str, Any]) -> CorridorWindow:
         return services.window_save(window=instance, user=self.request.user)
 
-    def delete(self, instance: CorridorWindow) -> None:
+    def perform_destroy(self, instance: CorridorWindow) -> None:
         services.window_delete(window=instance, user=self.request.user)
 
 

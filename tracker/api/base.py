@@ -311,7 +311,7 @@ class ReadViewSet(viewsets.GenericViewSet):
     A resource of the API that anyone may read. Subclasses name their serializer,
     queryset and filters, and say, in terms of tracker/permissions.py, who may write
     (`may_create`, `may_change`, `may_delete`) and through which service (`save`,
-    `delete`); ModelViewSet adds the writes themselves.
+    `perform_destroy`); ModelViewSet adds the writes themselves.
     """
 
     # The HXL hashtag of each CSV column (tracker/api/renderers.py).
@@ -401,7 +401,9 @@ class ModelViewSet(ReadViewSet):
         """Save `instance`, already given the validated `data`, through its service."""
         raise NotImplementedError
 
-    def delete(self, instance: Any) -> None:
+    def perform_destroy(self, instance: Any) -> None:
+        # Not `delete`: a viewset binds each HTTP method's handler to the attribute of
+        # that name (`self.delete = self.destroy`), so a hook called `delete` is replaced.
         raise NotImplementedError
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -434,7 +436,7 @@ class ModelViewSet(ReadViewSet):
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()
         self.check_if_match(instance)
-        self.delete(instance)
+        self.perform_destroy(instance)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -56,7 +56,7 @@ class FigureViewSet(ModelViewSet):
     def save(self, instance: Any, data: dict[str, Any]) -> Any:
         return services.figure_save(figure=instance, user=self.request.user)
 
-    def delete(self, instance: Any) -> None:
+    def perform_destroy(self, instance: Any) -> None:
         services.figure_delete(figure=instance, user=self.request.user)
 
 
@@ -77,7 +77,7 @@ class OrganisationViewSet(ModelViewSet):
     def save(self, instance: Organisation, data: dict[str, Any]) -> Organisation:
         return services.organisation_save(organisation=instance, user=self.request.user)
 
-    def delete(self, instance: Organisation) -> None:
+    def perform_destroy(self, instance: Organisation) -> None:
         services.organisation_delete(organisation=instance, user=self.request.user)
 
 
@@ -108,7 +108,7 @@ class UserViewSet(ModelViewSet):
     def save(self, instance: User, data: dict[str, Any]) -> User:
         return services.account_save(account=instance, user=self.request.user, password=data.get("password"))
 
-    def delete(self, instance: User) -> None:
+    def perform_destroy(self, instance: User) -> None:
         services.account_delete(account=instance, user=self.request.user)
 
 
@@ -135,7 +135,7 @@ class SourceViewSet(ModelViewSet):
     def save(self, instance: Source, data: dict[str, Any]) -> Source:
         return services.source_save(source=instance, user=self.request.user)
 
-    def delete(self, instance: Source) -> None:
+    def perform_destroy(self, instance: Source) -> None:
         services.source_delete(source=instance, user=self.request.user)
 
 
@@ -184,7 +184,7 @@ class SiteViewSet(ModelViewSet):
     def save(self, instance: Site, data: dict[str, Any]) -> Site:
         return services.site_save(site=instance, user=self.request.user)
 
-    def delete(self, instance: Site) -> None:
+    def perform_destroy(self, instance: Site) -> None:
         services.site_delete(site=instance, user=self.request.user)
 
 
@@ -228,7 +228,7 @@ class HostilityReportViewSet(FigureViewSet):
     def save(self, instance: HostilityReport, data: dict[str, Any]) -> HostilityReport:
         return services.hostility_report_save(report=instance, user=self.request.user)
 
-    def delete(self, instance: HostilityReport) -> None:
+    def perform_destroy(self, instance: HostilityReport) -> None:
         services.hostility_report_delete(report=instance, user=self.request.user)
 
 
