@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 
 import pytest
 from django.conf import settings
+from django.core.cache.backends.locmem import LocMemCache
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from tests import factories
 from tracker.celery import app as celery_app
@@ -73,6 +76,17 @@ def _tasks_run_eagerly():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles(monkeypatch):
+    """
+    The API's throttles count requests in the cache, which outlives a test (and, with
+    time frozen, never forgets): each test gets its own empty one, so the requests of
+    earlier tests never make a later one 429. Not `cache.clear()`: with REDIS_URL the
+    cache shares Redis with the Celery broker.
+    """
+    monkeypatch.setattr(SimpleRateThrottle, "cache", LocMemCache(f"throttles-{uuid.uuid4()}", {}))
 
 
 @pytest.fixture(autouse=True)

@@ -213,9 +213,11 @@ class FlagViewSet(ReadViewSet):
     @action(detail=True, methods=["post"])
     def review(self, request: Request, pk: str | None = None) -> Response:
         flag = self.get_object()
-        self.check_if_match(flag)
 
         def respond() -> Response:
+            # Inside: a retry of a review whose response was lost carries the If-Match
+            # of the flag before that review, and must get the first response, not 412.
+            self.check_if_match(flag)
             review = api.FlagReviewSerializer(data=request.data)
             review.is_valid(raise_exception=True)
             reviewed = services.flag_review(flag=flag, user=request.user, **review.validated_data)

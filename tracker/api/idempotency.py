@@ -63,9 +63,12 @@ def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
             raise exceptions.ValidationError(
                 {"detail": _("This Idempotency-Key was already used for another request; use a new key.")}
             )
-        return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
+        body = json.loads(record.response_body)
+        return Response(body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
     response = respond()
     record.response_status = response.status_code
-    record.response_body = response.data
+    # Kept as JSON text, not as a JSON object: PostgreSQL's jsonb would reorder the
+    # object's keys, and the replay would no longer be the response first given.
+    record.response_body = json.dumps(response.data, cls=JSONEncoder)
     record.save(update_fields=["response_status", "response_body"])
     return response
