@@ -115,6 +115,8 @@ class TestReading:
         assert [(row.get("#affected+num"), row.get("#affected+qualifier")) for row in dataset] == [
             ("200", "approximately")
         ]
+        # A tool asking for the table's #date gets what the count is about, not when it was entered.
+        assert [row.get("#date") for row in hxl_data(response)] == ["2022-05-04T09:00:00Z"]
 
     def test_the_list_costs_the_same_queries_whatever_the_page_size(self, api):
         for i in range(30):

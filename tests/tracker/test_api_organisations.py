@@ -67,7 +67,7 @@ class TestReading:
         assert rows[0] == ["id", "created_at", "updated_at", "name", "acronym"]
         assert rows[2][3:] == ["Helping Hands", "HH"]
         # `#org+id`, as the users' and figures' `organisation` columns: the tables join on it.
-        assert rows[1] == ["#org+id", "#date+created", "#date+updated", "#org+name", "#org+acronym"]
+        assert rows[1] == ["#org+id", "#meta+created", "#meta+updated", "#org+name", "#org+acronym"]
         dataset = hxl_data(api().get(URL, {"format": "csv"}))
         assert [column.display_tag for column in dataset.columns] == rows[1]
         assert None not in [column.tag for column in dataset.columns]

@@ -71,15 +71,16 @@ class TestReading:
         assert [column.display_tag for column in dataset.columns] == rows[1]
         assert None not in [column.tag for column in dataset.columns]
         assert rows[1] == [
-            "#meta+source+id",
-            "#date+created",
-            "#date+updated",
+            "#meta+id",
+            "#meta+created",
+            "#meta+updated",
             "#meta+source",
             "#meta+source+type",
             "#meta+url",
         ]
-        assert [(row.get("#meta+source+id"), row.get("#meta+source+type")) for row in dataset] == [
-            (str(field_team.pk), "field_team")
+        # A tool asking for #meta+source gets the name, not the id.
+        assert [(row.get("#meta+id"), row.get("#meta+source"), row.get("#meta+source+type")) for row in dataset] == [
+            (str(field_team.pk), field_team.name, "field_team")
         ]
 
     @pytest.mark.parametrize("name", ["=SUM(A1)", "@cmd", "+1 channel", "-dash", "\tTab"])

@@ -26,7 +26,9 @@ from tracker.api.base import ModelViewSet, StrictCharField, UTCDateTimeField
 from tracker.api.renderers import GeoJSONRenderer
 from tracker.models import CivilianCount, HostilityReport, Organisation, Site, Source, User
 
-COMMON_HXL = {"id": "#meta+id", "created_at": "#date+created", "updated_at": "#date+updated"}
+# Record timestamps are #meta, not #date: a tool asking for a table's #date gets the
+# date the figure is about (a count's as_of), not when the row was written.
+COMMON_HXL = {"id": "#meta+id", "created_at": "#meta+created", "updated_at": "#meta+updated"}
 FIGURE_HXL = {
     **COMMON_HXL,
     "source": "#meta+source+id",
@@ -120,7 +122,6 @@ class SourceViewSet(ModelViewSet):
     filterset_class = filters.SourceFilter
     hxl_tags = {
         **COMMON_HXL,
-        "id": "#meta+source+id",
         "name": "#meta+source",
         "kind": "#meta+source+type",
         "url": "#meta+url",
