@@ -87,7 +87,7 @@ def window_save(*, window: CorridorWindow, user: User) -> CorridorWindow:
 
 @transaction.atomic
 def window_delete(*, window: CorridorWindow, user: User) -> None:
-    """Delete a window that raised no flag; one with flags is cancelled instead, so its history stays."""
+    """Delete a window that raised no flag; one with flags stays (they refer to it): cancel it instead."""
     _require_manager(user)
     window_id = window.pk
     audited_delete(window, user=user)

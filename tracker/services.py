@@ -50,12 +50,16 @@ def audited_save(instance: M, *, user: User | None) -> M:
     return instance
 
 
+class InUse(PermissionDenied):
+    """An object other records refer to cannot be deleted (by anyone): retract, cancel or deactivate it instead."""
+
+
 def audited_delete(instance: models.Model, *, user: User | None) -> None:
     instance._history_user = user  # type: ignore[attr-defined]
     try:
         instance.delete()
     except models.ProtectedError as exc:
-        raise PermissionDenied(
+        raise InUse(
             _("%(object)s is referred to by other records and cannot be deleted: %(what)s.")
             % {
                 "object": instance,

@@ -381,7 +381,7 @@ class TestFlags:
         with committed():
             report_id = api(alice).post(URL, payload).json()["id"]
         response = api(alice).delete(f"{URL}{report_id}/")
-        assert response.status_code == 403
+        assert response.status_code == 409
         assert "cannot be deleted" in response.json()["detail"]
         assert HostilityReport.objects.filter(pk=report_id).exists()
 

@@ -113,7 +113,7 @@ class TestWriting:
 
     def test_an_organisation_with_members_cannot_be_deleted(self, api, alice, dave):
         response = api(dave).delete(detail(alice.organisation))
-        assert response.status_code == 403
+        assert response.status_code == 409
         assert "referred to" in response.json()["detail"]
         assert Organisation.objects.filter(pk=alice.organisation_id).exists()
 

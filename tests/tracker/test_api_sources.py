@@ -129,7 +129,7 @@ class TestWriting:
     def test_a_source_that_figures_cite_cannot_be_deleted(self, api, carol, field_team):
         factories.CivilianCountFactory(source=field_team)
         response = api(carol).delete(detail(field_team))
-        assert response.status_code == 403
+        assert response.status_code == 409
         assert "civilian count" in response.json()["detail"]
         assert Source.objects.filter(pk=field_team.pk).exists()
 

@@ -153,7 +153,7 @@ class TestWriting:
     def test_an_account_that_entered_figures_cannot_be_deleted_only_deactivated(self, api, alice, dave):
         factories.CivilianCountFactory(created_by=alice, organisation=alice.organisation)
         response = api(dave).delete(detail(alice))
-        assert response.status_code == 403
+        assert response.status_code == 409
         assert User.objects.filter(pk=alice.pk).exists()
         assert api(dave).patch(detail(alice), {"is_active": False}).status_code == 200
         alice.refresh_from_db()

@@ -40,6 +40,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.api import idempotency
+from tracker.services import InUse
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -196,11 +197,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if NON_FIELD_ERRORS in detail:
             detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
         exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, InUse):
+        exc = Conflict(str(exc))
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
         )
     return drf_exception_handler(exc, context)
+
+
+class Conflict(exceptions.APIException):
+    """Not a matter of permission: nobody may delete what other records refer to."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "in_use"
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -338,6 +348,10 @@ class ReadViewSet(viewsets.GenericViewSet):
         # One "now" per request (STYLE.md, item 9): the filters and the serializer judge
         # every window of a page open or closed at the same instant.
         request.now = timezone.now()  # type: ignore[attr-defined]
+        if self.action is None and request.method != "OPTIONS":
+            # A method this route does not serve: 405 for everyone, before the
+            # permission check could answer 401 or 403 about a thing nobody may do.
+            raise exceptions.MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
 
     # -- one transaction per write
@@ -380,7 +394,8 @@ class ReadViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.representation(self.get_object())
         etag = etag_of(data)
-        if etag in _etags(request.headers.get("If-None-Match", "")):
+        known = _etags(request.headers.get("If-None-Match", ""))
+        if etag in known or "*" in known:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return Response(data, headers={"ETag": etag})
 

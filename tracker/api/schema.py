@@ -27,6 +27,7 @@ ERRORS = {
     "401": "No credentials, or a token that expired or was revoked.",
     "403": "The credentials may not do this.",
     "404": "No such object (or page).",
+    "409": "Other records refer to this object, so nobody may delete it: retract, cancel or deactivate it instead.",
     "412": "If-Match no longer matches the object's ETag: it changed since it was read. Nothing was written.",
     "429": "Too many requests: wait the number of seconds in Retry-After.",
 }
@@ -99,6 +100,8 @@ class AutoSchema(openapi.AutoSchema):
             codes.add("404")
         if self.method in {"PUT", "PATCH", "DELETE"}:
             codes.add("412")
+        if self.method == "DELETE":
+            codes.add("409")
         if self.method == "GET" and not self._is_detail():
             codes |= {"400", "404"}  # a bad filter or page size; a page past the end
         if self.method == "GET" and getattr(self.view, "read_requires_login", False):
