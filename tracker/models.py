@@ -118,7 +118,16 @@ class User(TimeStamped, AbstractUser):
             self.role = Role.ADMIN
         self.is_superuser = self.role == Role.ADMIN
         self.is_staff = True
-        super().save(*args, **kwargs)
+        # Logging in stamps `last_login` (excluded from the history): not a change to
+        # the account worth an audit row of its own.
+        if set(kwargs.get("update_fields") or ()) != {"last_login"}:
+            super().save(*args, **kwargs)
+            return
+        self.skip_history_when_saving = True  # simple-history skips a save while the attribute exists
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            del self.skip_history_when_saving
 
 
 class Verification(models.TextChoices):

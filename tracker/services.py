@@ -21,6 +21,7 @@ from corridors import recheck
 from corridors.flagging import corridors_touching_site
 from tracker import permissions
 from tracker.models import Attributed, HostilityReport, IdempotencyRecord, Organisation, Site, Source
+from tracker.selectors import site_descendant_ids
 
 if TYPE_CHECKING:
     from tracker.models import User
@@ -136,7 +137,12 @@ def site_save(*, site: Site, user: User) -> Site:
         raise PermissionDenied(_("Only coordinators can add or change sites."))
     changed = set() if site._state.adding else changed_fields(site)
     touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
+    _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
     audited_save(site, user=user)
+    if site.restricted:
+        for inner in Site.objects.filter(pk__in=site_descendant_ids(site), restricted=False):
+            inner.restricted = True
+            audited_save(inner, user=user)
     if "parent" in changed:
         recheck.recheck_corridors(corridor_ids=touched_before | corridors_touching_site(site.pk))
     if "timezone" in changed:
@@ -147,6 +153,29 @@ def site_save(*, site: Site, user: User) -> Site:
                 audited_save(report, user=user)
                 recheck.recheck_report(report_id=report.pk)
     return site
+
+
+def _inherit_restriction(site: Site, *, unrestricting: bool) -> None:
+    """
+    A site inside a restricted one is restricted too: its exact position would give
+    away the shelter's. A new or moved site takes it on; lifting it is refused while
+    a site around it is restricted.
+    """
+    if site.parent_id is None or site.restricted:
+        return
+    around = next((ancestor for ancestor in site.ancestors() if ancestor.restricted), None)
+    if around is None:
+        return
+    if unrestricting:
+        raise ValidationError(
+            {
+                "restricted": [
+                    _("This site is inside %(site)s, which is restricted: its position would give that one's away.")
+                    % {"site": around}
+                ]
+            }
+        )
+    site.restricted = True
 
 
 @transaction.atomic

@@ -357,7 +357,7 @@ class TestValidation:
         body = new_window(window.corridor, starts_at="2022-05-05T08:00:00+03:00", ends_at="2022-05-05T09:00:00Z")
         response = api(carol).post(url("window-list"), body, format="json")
         assert response.status_code == 400
-        assert "non_field_errors" in response.json()
+        assert "overlaps another live window" in response.json()["non_field_errors"][0]
         assert list(CorridorWindow.objects.all()) == [window]
 
     @pytest.mark.parametrize(

@@ -294,7 +294,7 @@ class TestETags:
         etag = response["ETag"]
         assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
         assert client.get(url(f"{basename}-detail", obj.pk))["ETag"] == etag
-        for header in (etag, f"W/{etag}", f'"other", {etag}'):
+        for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
             not_modified = client.get(url(f"{basename}-detail", obj.pk), headers={"If-None-Match": header})
             assert (not_modified.status_code, not_modified.content) == (304, b"")
             assert not_modified["ETag"] == etag

@@ -384,6 +384,46 @@ class TestRestrictedSites:
             assert position(api().get(detail(site)), site, "json") == COARSE
 
 
+class TestInsideARestrictedSite:
+    """A site inside a restricted one is restricted too: its position would give the shelter's away."""
+
+    def test_a_site_added_inside_a_restricted_one_is_restricted_and_coarsened(self, api, carol, places):
+        response = api(carol).post(
+            URL,
+            {
+                "name": "Bunker 3",
+                "kind": "shelter",
+                "parent": places["azovstal"].pk,
+                "latitude": 47.1071,
+                "longitude": 37.6144,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        assert response.json()["restricted"] is True
+        bunker = Site.objects.get(name="Bunker 3")
+        assert position(api().get(detail(bunker)), bunker, "json") == COARSE
+
+    def test_restricting_a_site_restricts_every_site_inside_it(self, api, carol, places):
+        response = api(carol).patch(detail(places["donetsk"]), {"restricted": True}, format="json")
+        assert response.status_code == 200, response.content
+        assert Site.objects.get(pk=places["mariupol"].pk).restricted
+        assert not Site.objects.get(pk=places["odesa"].pk).restricted
+        assert Site.objects.get(pk=places["mariupol"].pk).history.first().history_user == carol
+
+    def test_lifting_the_restriction_of_a_site_inside_a_restricted_one_is_refused(self, api, carol, places):
+        inner = factories.SiteFactory(name="Bunker 3", parent=places["azovstal"], restricted=True)
+        response = api(carol).patch(detail(inner), {"restricted": False}, format="json")
+        assert response.status_code == 400
+        assert "Azovstal" in response.json()["restricted"][0]
+        assert Site.objects.get(pk=inner.pk).restricted
+
+    def test_moving_a_site_under_a_restricted_one_restricts_it(self, api, carol, places):
+        response = api(carol).patch(detail(places["odesa"]), {"parent": places["azovstal"].pk}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["restricted"] is True
+
+
 # --- Formats: GeoJSON and CSV with HXL ----------------------------------------------------------------
 
 
