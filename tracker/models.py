@@ -454,7 +454,8 @@ class IdempotencyRecord(models.Model):
     # What the key was first used for: the same key with another request is an error.
     fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # JSON text, byte for byte as first sent (jsonb would reorder an object's keys).
+    response_body = models.TextField(null=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -67,8 +67,6 @@ def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
         return Response(body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
     response = respond()
     record.response_status = response.status_code
-    # Kept as JSON text, not as a JSON object: PostgreSQL's jsonb would reorder the
-    # object's keys, and the replay would no longer be the response first given.
     record.response_body = json.dumps(response.data, cls=JSONEncoder)
     record.save(update_fields=["response_status", "response_body"])
     return response
