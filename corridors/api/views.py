@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -42,6 +42,9 @@ WINDOW_HXL = {
     "arrived_qualifier": "#affected+qualifier+arrived",
     "arrived_counts_crossings": "#affected+crossings+arrived",
 }
+
+
+WINDOW_COLUMNS = [field.name for field in CorridorWindow._meta.concrete_fields]
 
 
 def prepare_windows(windows: Sequence[CorridorWindow], *, now: Any) -> None:
@@ -132,6 +135,14 @@ class WindowViewSet(ModelViewSet):
 
     def may_change(self, user: Any, obj: Any) -> bool:
         return permissions.can_manage_places(user)
+
+    def get_queryset(self) -> QuerySet[CorridorWindow]:
+        queryset = super().get_queryset()
+        if self.action == "list":
+            # Of a listed window's corridor, its representation needs only the origin's
+            # time zone: read that column, not every column of the corridor and the site.
+            queryset = queryset.only(*WINDOW_COLUMNS, "corridor__origin__timezone")
+        return queryset
 
     def prepare(self, objects: Sequence[CorridorWindow]) -> None:
         prepare_windows(objects, now=self.request.now)  # type: ignore[attr-defined]
