@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -44,15 +44,14 @@ WINDOW_HXL = {
 }
 
 
-WINDOW_COLUMNS = [field.name for field in CorridorWindow._meta.concrete_fields]
-
-
 def prepare_windows(windows: Sequence[CorridorWindow], *, now: Any) -> None:
     """Give each window its state at `now`, its count of open flags and its departure/arrival totals. Three queries."""
     flags = selectors.open_flag_counts([w.pk for w in windows])
     totals = selectors.window_totals(w.pk for w in windows)
     for window in windows:
         window.api_status = window.status_at(now)  # type: ignore[attr-defined]
+        # Its local times are its corridor's origin's: annotated on a listed window.
+        window.api_zone = getattr(window, "origin_timezone", None) or window.corridor.origin.timezone  # type: ignore[attr-defined]
         window.open_flags = flags.get(window.pk, 0)  # type: ignore[attr-defined]
         window.totals = totals.get(window.pk, selectors.WindowTotals())  # type: ignore[attr-defined]
 
@@ -140,8 +139,8 @@ class WindowViewSet(ModelViewSet):
         queryset = super().get_queryset()
         if self.action == "list":
             # Of a listed window's corridor, its representation needs only the origin's
-            # time zone: read that column, not every column of the corridor and the site.
-            queryset = queryset.only(*WINDOW_COLUMNS, "corridor__origin__timezone")
+            # time zone: read that column, not the corridor and the site as objects.
+            queryset = queryset.select_related(None).annotate(origin_timezone=F("corridor__origin__timezone"))
         return queryset
 
     def prepare(self, objects: Sequence[CorridorWindow]) -> None:
