@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -764,11 +765,13 @@ def main() -> None:
         server.stop()
     load_after = os.getloadavg()[0]
     when = dt.datetime.now(UTC).strftime("%Y-%m-%d at %H:%M UTC")
-    lines = [
+    summary = (
         f"Run on {when} (commit `{git_commit()}`): {args.workers} gunicorn sync workers, wrk with one thread and "
         f"{args.connections} connections, {args.slices} alternating slices of {args.seconds} s of each endpoint and "
-        f"of its floor, "
-        f"{os.cpu_count()} CPUs, load average {load_before:.1f} before and {load_after:.1f} after.",
+        f"of its floor, {os.cpu_count()} CPUs, load average {load_before:.1f} before and {load_after:.1f} after."
+    )
+    lines = [
+        textwrap.fill(summary, 88),
         "",
         *table(results, queries, sizes),
     ]
