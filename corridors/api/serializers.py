@@ -105,8 +105,9 @@ class ScheduleSerializer(serializers.Serializer):
 class WindowSerializer(ModelSerializer):
     """A stretch of time when a corridor is meant to be open, `[starts_at, ends_at)`."""
 
-    local_starts_at = LocalDateTimeField(source="starts_at", zone_of=lambda w: w.corridor.origin.timezone)
-    local_ends_at = LocalDateTimeField(source="ends_at", zone_of=lambda w: w.corridor.origin.timezone)
+    # `api_zone`: the corridor's origin's time zone, set by the view's prepare().
+    local_starts_at = LocalDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
+    local_ends_at = LocalDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
     status = serializers.ChoiceField(
         choices=CorridorWindow.Status.choices,
         source="api_status",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -50,6 +50,8 @@ def prepare_windows(windows: Sequence[CorridorWindow], *, now: Any) -> None:
     totals = selectors.window_totals(w.pk for w in windows)
     for window in windows:
         window.api_status = window.status_at(now)  # type: ignore[attr-defined]
+        # Its local times are its corridor's origin's: annotated on a listed window.
+        window.api_zone = getattr(window, "origin_timezone", None) or window.corridor.origin.timezone  # type: ignore[attr-defined]
         window.open_flags = flags.get(window.pk, 0)  # type: ignore[attr-defined]
         window.totals = totals.get(window.pk, selectors.WindowTotals())  # type: ignore[attr-defined]
 
@@ -132,6 +134,14 @@ class WindowViewSet(ModelViewSet):
 
     def may_change(self, user: Any, obj: Any) -> bool:
         return permissions.can_manage_places(user)
+
+    def get_queryset(self) -> QuerySet[CorridorWindow]:
+        queryset = super().get_queryset()
+        if self.action == "list":
+            # Of a listed window's corridor, its representation needs only the origin's
+            # time zone: read that column, not the corridor and the site as objects.
+            queryset = queryset.select_related(None).annotate(origin_timezone=F("corridor__origin__timezone"))
+        return queryset
 
     def prepare(self, objects: Sequence[CorridorWindow]) -> None:
         prepare_windows(objects, now=self.request.now)  # type: ignore[attr-defined]
