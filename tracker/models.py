@@ -109,6 +109,9 @@ class User(TimeStamped, AbstractUser):
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
+    def __str__(self) -> str:
+        return self.username
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         # `createsuperuser` sets is_superuser; from then on the role is the truth.
         if self.is_superuser and self.role != Role.ADMIN and self._state.adding:
