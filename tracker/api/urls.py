@@ -27,6 +27,10 @@ urlpatterns = [
     path("auth/token/revoke/", tracker.TokenRevokeView.as_view(), name="token_revoke"),
     path("auth/token/revoke-all/", tracker.TokenRevokeAllView.as_view(), name="token_revoke_all"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="tracker/api/swagger_ui.html"),
+        name="docs",
+    ),
     *router.urls,
 ]
