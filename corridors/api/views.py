@@ -23,6 +23,7 @@ from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow
 from tracker import permissions
 from tracker.api import idempotency
 from tracker.api.base import ModelViewSet, ReadViewSet, etag_of
+from tracker.api.schema import ETAG, IF_MATCH
 from tracker.api.views import COMMON_HXL, FIGURE_HXL, FigureViewSet
 
 WINDOW_HXL = {
@@ -92,7 +93,7 @@ class CorridorViewSet(ModelViewSet):
         corridor.refresh_from_db()  # its path may have changed: the response reads it again
         return corridor
 
-    def delete(self, instance: Corridor) -> None:
+    def perform_destroy(self, instance: Corridor) -> None:
         services.corridor_delete(corridor=instance, user=self.request.user)
 
     @extend_schema(
@@ -100,7 +101,8 @@ class CorridorViewSet(ModelViewSet):
         responses={201: api.WindowSerializer(many=True)},
         summary="Add a daily schedule: one window a day, in the corridor's local time",
     )
-    @action(detail=True, methods=["post"])
+    # It answers with the windows it made: not a page of the corridor list, nor filtered by it.
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def schedule(self, request: Request, pk: str | None = None) -> Response:
         corridor = self.get_object()
 
@@ -139,7 +141,7 @@ class WindowViewSet(ModelViewSet):
     def save(self, instance: CorridorWindow, data: dict[str, Any]) -> CorridorWindow:
         return services.window_save(window=instance, user=self.request.user)
 
-    def delete(self, instance: CorridorWindow) -> None:
+    def perform_destroy(self, instance: CorridorWindow) -> None:
         services.window_delete(window=instance, user=self.request.user)
 
 
@@ -208,6 +210,7 @@ class FlagViewSet(ReadViewSet):
     @extend_schema(
         request=api.FlagReviewSerializer,
         responses={200: api.FlagSerializer},
+        parameters=[IF_MATCH, ETAG],
         summary="Acknowledge a flag, or dismiss it with a reason",
     )
     @action(detail=True, methods=["post"])

@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import FilterSet as BaseFilterSet
 from rest_framework import exceptions, permissions, serializers, status, viewsets
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
@@ -190,6 +191,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     DRF's handler, plus the errors the services raise: a Django ValidationError is a
     400 in the API's shape (`{"field": [...]}`; `non_field_errors` for the rest), and
     a database constraint that a concurrent write tripped is a 400 too, not a 500.
+
+    An error is JSON whatever format was asked for: a client of `?format=csv` or
+    `geojson` gets the same `{"field": [...]}` or `{"detail": ...}` as everyone else
+    (API.md, "Conventions"), not that body flattened into a CSV table.
     """
     if isinstance(exc, DjangoValidationError):
         detail = as_serializer_error(exc)
@@ -200,7 +205,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
         )
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # Read by the view's finalize_response(), which renders the response with it.
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+    return response
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -311,7 +321,7 @@ class ReadViewSet(viewsets.GenericViewSet):
     A resource of the API that anyone may read. Subclasses name their serializer,
     queryset and filters, and say, in terms of tracker/permissions.py, who may write
     (`may_create`, `may_change`, `may_delete`) and through which service (`save`,
-    `delete`); ModelViewSet adds the writes themselves.
+    `perform_destroy`); ModelViewSet adds the writes themselves.
     """
 
     # The HXL hashtag of each CSV column (tracker/api/renderers.py).
@@ -401,7 +411,8 @@ class ModelViewSet(ReadViewSet):
         """Save `instance`, already given the validated `data`, through its service."""
         raise NotImplementedError
 
-    def delete(self, instance: Any) -> None:
+    def perform_destroy(self, instance: Any) -> None:
+        """Delete `instance` through its service. (Not `delete`: a view's HTTP DELETE handler has that name.)"""
         raise NotImplementedError
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -434,7 +445,7 @@ class ModelViewSet(ReadViewSet):
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()
         self.check_if_match(instance)
-        self.delete(instance)
+        self.perform_destroy(instance)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,6 @@
 """The REST API, version 1, under /api/v1/ (../shared/API.md)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -33,4 +33,5 @@ urlpatterns = [
         name="docs",
     ),
     *router.urls,
+    re_path(r"^[\s\S]*/$", tracker.not_found),  # any character, a line break too
 ]

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox import views as knox_views
 from rest_framework import exceptions, serializers
@@ -56,7 +58,7 @@ class FigureViewSet(ModelViewSet):
     def save(self, instance: Any, data: dict[str, Any]) -> Any:
         return services.figure_save(figure=instance, user=self.request.user)
 
-    def delete(self, instance: Any) -> None:
+    def perform_destroy(self, instance: Any) -> None:
         services.figure_delete(figure=instance, user=self.request.user)
 
 
@@ -77,7 +79,7 @@ class OrganisationViewSet(ModelViewSet):
     def save(self, instance: Organisation, data: dict[str, Any]) -> Organisation:
         return services.organisation_save(organisation=instance, user=self.request.user)
 
-    def delete(self, instance: Organisation) -> None:
+    def perform_destroy(self, instance: Organisation) -> None:
         services.organisation_delete(organisation=instance, user=self.request.user)
 
 
@@ -108,7 +110,7 @@ class UserViewSet(ModelViewSet):
     def save(self, instance: User, data: dict[str, Any]) -> User:
         return services.account_save(account=instance, user=self.request.user, password=data.get("password"))
 
-    def delete(self, instance: User) -> None:
+    def perform_destroy(self, instance: User) -> None:
         services.account_delete(account=instance, user=self.request.user)
 
 
@@ -135,7 +137,7 @@ class SourceViewSet(ModelViewSet):
     def save(self, instance: Source, data: dict[str, Any]) -> Source:
         return services.source_save(source=instance, user=self.request.user)
 
-    def delete(self, instance: Source) -> None:
+    def perform_destroy(self, instance: Source) -> None:
         services.source_delete(source=instance, user=self.request.user)
 
 
@@ -184,7 +186,7 @@ class SiteViewSet(ModelViewSet):
     def save(self, instance: Site, data: dict[str, Any]) -> Site:
         return services.site_save(site=instance, user=self.request.user)
 
-    def delete(self, instance: Site) -> None:
+    def perform_destroy(self, instance: Site) -> None:
         services.site_delete(site=instance, user=self.request.user)
 
 
@@ -228,7 +230,7 @@ class HostilityReportViewSet(FigureViewSet):
     def save(self, instance: HostilityReport, data: dict[str, Any]) -> HostilityReport:
         return services.hostility_report_save(report=instance, user=self.request.user)
 
-    def delete(self, instance: HostilityReport) -> None:
+    def perform_destroy(self, instance: HostilityReport) -> None:
         services.hostility_report_delete(report=instance, user=self.request.user)
 
 
@@ -299,3 +301,13 @@ class TokenRevokeAllView(knox_views.LogoutAllView):
     @extend_schema(request=None, responses=_revoked)
     def post(self, request: Request, format: str | None = None) -> Response:
         return super().post(request, format=format)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> JsonResponse:
+    """
+    Any other address under /api/v1/ that ends in a slash (`sites/1.5/`: the router's
+    ids have no dots): the API's 404, in JSON, not the site's HTML page. Without the
+    slash, Django's APPEND_SLASH redirect comes first, as for every API address.
+    """
+    return JsonResponse({"detail": str(exceptions.NotFound.default_detail)}, status=404)
