@@ -14,6 +14,7 @@ lint:
 	.venv/bin/ruff format --check .
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 format:
 	.venv/bin/ruff format .

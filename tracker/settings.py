@@ -322,6 +322,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "tracker.api.renderers.CSVRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tracker.api.policy.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.base.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -372,8 +373,12 @@ SPECTACULAR_SETTINGS = {
     # for, write-only ones (a password) are never shown.
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No badge from the online validator: the docs page loads nothing from elsewhere.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every enum of the schema is named here (tests/tracker/test_api_schema.py checks it): names
+    # that client generators turn into stable, readable types, not drf-spectacular's `Kind7aeEnum`.
     "ENUM_NAME_OVERRIDES": {
         "VerificationEnum": "tracker.models.Verification",
         "QualifierEnum": "tracker.models.Qualifier",
@@ -386,6 +391,7 @@ SPECTACULAR_SETTINGS = {
         "WindowStatusEnum": "corridors.models.CorridorWindow.Status",
         "FlagCertaintyEnum": "corridors.models.Flag.Certainty",
         "FlagStatusEnum": "corridors.models.Flag.Status",
+        "FlagReviewStatusEnum": "corridors.api.serializers.REVIEW_STATUSES",
     },
 }
 

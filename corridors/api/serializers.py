@@ -222,6 +222,10 @@ class FlagSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+# What a review may set a flag to (the schema names them FlagReviewStatusEnum: settings.SPECTACULAR_SETTINGS).
+REVIEW_STATUSES = [Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED]
+
+
 class FlagReviewSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED])
+    status = serializers.ChoiceField(choices=REVIEW_STATUSES)
     note = StrictCharField(required=False, allow_blank=True, default="", help_text="Required to dismiss: why.")

@@ -23,6 +23,7 @@ from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow
 from tracker import permissions
 from tracker.api import idempotency
 from tracker.api.base import ModelViewSet, ReadViewSet, etag_of
+from tracker.api.schema import ETAG, IF_MATCH
 from tracker.api.views import COMMON_HXL, FIGURE_HXL, FigureViewSet
 
 WINDOW_HXL = {
@@ -102,7 +103,8 @@ class CorridorViewSet(ModelViewSet):
         responses={201: api.WindowSerializer(many=True)},
         summary="Add a daily schedule: one window a day, in the corridor's local time",
     )
-    @action(detail=True, methods=["post"])
+    # It answers with the windows it made: not a page of the corridor list, nor filtered by it.
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def schedule(self, request: Request, pk: str | None = None) -> Response:
         corridor = self.get_object()
 
@@ -218,6 +220,7 @@ class FlagViewSet(ReadViewSet):
     @extend_schema(
         request=api.FlagReviewSerializer,
         responses={200: api.FlagSerializer},
+        parameters=[IF_MATCH, ETAG],
         summary="Acknowledge a flag, or dismiss it with a reason",
     )
     @action(detail=True, methods=["post"])

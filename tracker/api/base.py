@@ -37,6 +37,7 @@ from django_filters.rest_framework import FilterSet as BaseFilterSet
 from rest_framework import ISO_8601, exceptions, permissions, serializers, status, viewsets
 from rest_framework.fields import Field, SkipField, empty
 from rest_framework.relations import PKOnlyObject, PrimaryKeyRelatedField, RelatedField
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
@@ -327,6 +328,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     DRF's handler, plus the errors the services raise: a Django ValidationError is a
     400 in the API's shape (`{"field": [...]}`; `non_field_errors` for the rest), and
     a database constraint that a concurrent write tripped is a 400 too, not a 500.
+
+    An error is JSON whatever format was asked for: a client of `?format=csv` or
+    `geojson` gets the same `{"field": [...]}` or `{"detail": ...}` as everyone else
+    (API.md, "Conventions"), not that body flattened into a CSV table.
     """
     if isinstance(exc, DjangoValidationError):
         detail = as_serializer_error(exc)
@@ -339,7 +344,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
         )
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # Read by the view's finalize_response(), which renders the response with it.
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+    return response
 
 
 class Conflict(exceptions.APIException):

@@ -1,7 +1,8 @@
 """
-Who may call the API, and how lists are cut into pages: the two conventions the REST
-framework reads from settings when it is first imported (so this module imports
-nothing of ours that imports the framework's views; see settings.REST_FRAMEWORK).
+Who may call the API, how lists are cut into pages and how `?format=` is read: the
+conventions the REST framework reads from settings when it is first imported (so this
+module imports nothing of ours that imports the framework's views; see
+settings.REST_FRAMEWORK).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions, pagination, permissions
+from rest_framework import exceptions, negotiation, pagination, permissions
 from rest_framework.response import Response
 
 from tracker import permissions as roles
@@ -44,6 +45,17 @@ class RolePermission(permissions.BasePermission):
         if request.method == "DELETE":
             return view.may_delete(request.user, obj)
         return view.may_change(request.user, obj)
+
+
+class ContentNegotiation(negotiation.DefaultContentNegotiation):
+    """`?format=` names one of the view's formats; any other is a 400, as an unknown choice value is (API.md)."""
+
+    def filter_renderers(self, renderers: list[Any], format: str) -> list[Any]:
+        matching = [renderer for renderer in renderers if renderer.format == format]
+        if not matching:
+            formats = ", ".join(dict.fromkeys(renderer.format for renderer in renderers))
+            raise exceptions.ValidationError({"format": [_("Give one of: %(formats)s.") % {"formats": formats}]})
+        return matching
 
 
 class Pagination(pagination.PageNumberPagination):

@@ -2,6 +2,7 @@
 The API's other formats: `?format=csv` on every list (and detail) and
 `sites/?format=geojson`. Both render what the JSON would say, from the same
 serializers, so a restricted site's position is coarsened in them exactly as in JSON.
+Errors are JSON in every format (tracker/api/base.py, `exception_handler`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _rows(data: Any) -> tuple[list[dict[str, Any]], bool]:
-    """The objects in a response body, and whether it is one of them or an error (not a list)."""
+    """The objects in a response body, and whether it is a single one (a detail, not a list)."""
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         return data["results"], False
     if isinstance(data, list):
@@ -75,11 +76,12 @@ class CSVRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if data is None:  # a 304 or 204: no body
+            return b""
         context = renderer_context or {}
         view, response = context.get("view"), context.get("response")
         rows, single = _rows(data)
-        failed = response is not None and response.status_code >= 400
-        if not failed and view is not None and hasattr(view, "get_serializer"):
+        if view is not None and hasattr(view, "get_serializer"):
             columns = list(_columns(view.get_serializer()))
             tags = getattr(view, "hxl_tags", {})
         else:
@@ -95,6 +97,14 @@ class CSVRenderer(renderers.BaseRenderer):
             writer.writerow([csv_cell(_lookup(row, column)) for column in columns])
         return out.getvalue().encode(self.charset)
 
+    def openapi_schema(self, *, many: bool) -> dict[str, Any]:
+        """What the OpenAPI schema says of a CSV body (tracker/api/schema.py)."""
+        return {
+            "type": "string",
+            "description": "CSV: a header row (the JSON fields; a nested object's as `outer.inner`), a row of HXL "
+            "hashtags, then a row per object.",
+        }
+
 
 class GeoJSONRenderer(renderers.BaseRenderer):
     """
@@ -108,9 +118,8 @@ class GeoJSONRenderer(renderers.BaseRenderer):
     charset = None
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        response = (renderer_context or {}).get("response")
-        if response is not None and response.status_code >= 400:
-            return json.dumps(data, cls=JSONEncoder).encode()
+        if data is None:  # a 304 or 204: no body
+            return b""
         rows, single = _rows(data)
         features = [self.feature(row) for row in rows]
         if single:
@@ -121,6 +130,46 @@ class GeoJSONRenderer(renderers.BaseRenderer):
                 if isinstance(data, dict) and member in data:
                     body[member] = data[member]
         return json.dumps(body, cls=JSONEncoder, ensure_ascii=False).encode()
+
+    def openapi_schema(self, *, many: bool) -> dict[str, Any]:
+        """What the OpenAPI schema says of a GeoJSON body (tracker/api/schema.py): a Feature, or a page of them."""
+        point = {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Point"]},
+                "coordinates": {
+                    "type": "array",
+                    "items": {"type": "number"},
+                    "minItems": 2,
+                    "maxItems": 2,
+                    "description": "[longitude, latitude], as the reader may see them.",
+                },
+            },
+        }
+        feature = {
+            "type": "object",
+            "required": ["type", "id", "geometry", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "integer"},
+                "geometry": point,
+                "properties": {"type": "object", "description": "The other fields of the JSON representation."},
+            },
+        }
+        if not many:
+            return feature
+        return {
+            "type": "object",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": {"type": "array", "items": feature},
+                "count": {"type": "integer"},
+                "next": {"type": "string", "format": "uri", "nullable": True},
+                "previous": {"type": "string", "format": "uri", "nullable": True},
+            },
+        }
 
     @staticmethod
     def feature(row: dict[str, Any]) -> dict[str, Any]:

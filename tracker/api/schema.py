@@ -1,8 +1,9 @@
 """
 The OpenAPI schema says everything a client needs (issue: "without asking us
 anything"): besides what drf-spectacular finds by itself, every operation lists the
-errors it can answer with (API.md, "Conventions"), and the headers of the
-conventions: ETag, If-Match, If-None-Match, Idempotency-Key, Retry-After, Link.
+errors it can answer with (API.md, "Conventions") with their JSON body, the headers
+of the conventions (ETag, If-Match, If-None-Match, Idempotency-Key, Retry-After,
+Link, X-Total-Count), and what its CSV and GeoJSON bodies are.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 from drf_spectacular import openapi
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+
+from tracker.api.base import ReadViewSet
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -23,7 +26,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 ERRORS = {
-    "400": "Invalid input or query parameters: the body says which field and why. Nothing was written.",
+    "400": "Invalid input or query parameters (an unknown `format` too): the body says which field and why. "
+    "Nothing was written.",
     "401": "No credentials, or a token that expired or was revoked.",
     "403": "The credentials may not do this.",
     "404": "No such object (or page).",
@@ -34,6 +38,18 @@ ERRORS = {
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
+# Every PUT, PATCH and DELETE takes If-Match and answers with an ETag (but a DELETE); an
+# action that does as well (a flag's review) names them in its extend_schema(parameters=...).
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The ETag read with the object: the change is made only if it is still current.",
+)
+ETAG = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200], description="This version's tag."
+)
+
 
 class AutoSchema(openapi.AutoSchema):
     def _is_detail(self) -> bool:
@@ -41,7 +57,8 @@ class AutoSchema(openapi.AutoSchema):
 
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())
-        if self.method == "POST":
+        # The viewsets keep a POST's response for a retry (tracker/api/idempotency.py); the token views do not.
+        if self.method == "POST" and isinstance(self.view, ReadViewSet):
             parameters.append(
                 OpenApiParameter(
                     "Idempotency-Key",
@@ -54,14 +71,7 @@ class AutoSchema(openapi.AutoSchema):
                 )
             )
         if self.method in {"PUT", "PATCH", "DELETE"}:
-            parameters.append(
-                OpenApiParameter(
-                    "If-Match",
-                    OpenApiTypes.STR,
-                    OpenApiParameter.HEADER,
-                    description="The ETag read with the object: the change is made only if it is still current.",
-                )
-            )
+            parameters.append(IF_MATCH)
         if self.method == "GET" and self._is_detail():
             parameters.append(
                 OpenApiParameter(
@@ -72,12 +82,24 @@ class AutoSchema(openapi.AutoSchema):
                 )
             )
         if self.method in {"GET", "PUT", "PATCH"} and self._is_detail():
-            parameters.append(
-                OpenApiParameter(
-                    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200], description="This version's tag."
-                )
-            )
+            parameters.append(ETAG)
         if self.method == "GET" and not self._is_detail() and self._is_list_view():
+            parameters += [
+                OpenApiParameter(
+                    "Link",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    response=[200],
+                    description='The next and previous pages (`rel="next"`, `rel="prev"`), for every format.',
+                ),
+                OpenApiParameter(
+                    "X-Total-Count",
+                    OpenApiTypes.INT,
+                    OpenApiParameter.HEADER,
+                    response=[200],
+                    description="How many objects the list has, over all its pages.",
+                ),
+            ]
             formats = [r.format for r in self.view.get_renderers()]
             parameters.append(
                 OpenApiParameter(
@@ -91,27 +113,40 @@ class AutoSchema(openapi.AutoSchema):
             )
         return parameters
 
+    def _get_response_for_code(self, serializer: Any, status_code: str, *args: Any, **kwargs: Any) -> Any:
+        response = super()._get_response_for_code(serializer, status_code, *args, **kwargs)
+        # A CSV or GeoJSON body is not the JSON schema: each of those renderers says what it writes.
+        content = response.get("content", {})
+        for renderer in self.view.get_renderers():
+            if renderer.media_type in content and hasattr(renderer, "openapi_schema"):
+                content[renderer.media_type]["schema"] = renderer.openapi_schema(many=self._is_list_view(serializer))
+        return response
+
     def _get_response_bodies(self, direction: Any = "response") -> Any:
         responses = super()._get_response_bodies(direction)
-        codes = {"429"}
-        if self.method in UNSAFE:
-            codes |= {"400", "401", "403"}
+        codes = {"400", "429"}  # any operation: a bad `format`, filter or page size, or invalid input
+        if self.view.authentication_classes:
+            codes.add("401")  # any operation that reads credentials: a token that expired or was revoked
+            if self.method in UNSAFE or getattr(self.view, "read_requires_login", False):
+                codes.add("403")
         if self._is_detail():
             codes.add("404")
-        if self.method in {"PUT", "PATCH", "DELETE"}:
+        if IF_MATCH in self.get_override_parameters():
             codes.add("412")
         if self.method == "DELETE":
             codes.add("409")
         if self.method == "GET" and not self._is_detail():
-            codes |= {"400", "404"}  # a bad filter or page size; a page past the end
-        if self.method == "GET" and getattr(self.view, "read_requires_login", False):
-            codes |= {"401", "403"}
+            codes.add("404")  # a page past the end
         for code in sorted(codes):
-            if code not in responses:
-                responses[code] = {
-                    "content": {"application/json": {"schema": ERROR_SCHEMA}},
-                    "description": ERRORS[code],
-                }
+            responses.setdefault(code, {"description": ERRORS[code]})
+        responses["429"].setdefault("headers", {})["Retry-After"] = {
+            "schema": {"type": "integer"},
+            "description": "How many seconds to wait.",
+        }
+        for code, response in responses.items():
+            if code.isdigit() and int(code) >= 400:
+                # Every error has the body of the API's errors, in JSON whatever the format asked for.
+                response.setdefault("content", {"application/json": {"schema": ERROR_SCHEMA}})
         if self.method == "GET" and self._is_detail():
             responses.setdefault("304", {"description": "Not modified since the ETag given in If-None-Match."})
         return responses

@@ -1,6 +1,6 @@
 """The REST API, version 1, under /api/v1/ (../shared/API.md)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -27,6 +27,11 @@ urlpatterns = [
     path("auth/token/revoke/", tracker.TokenRevokeView.as_view(), name="token_revoke"),
     path("auth/token/revoke-all/", tracker.TokenRevokeAllView.as_view(), name="token_revoke_all"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="tracker/api/swagger_ui.html"),
+        name="docs",
+    ),
     *router.urls,
+    re_path(r"^[\s\S]*/$", tracker.not_found),  # any character, a line break too
 ]

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox import views as knox_views
 from rest_framework import exceptions, serializers
@@ -300,3 +302,13 @@ class TokenRevokeAllView(knox_views.LogoutAllView):
     @extend_schema(request=None, responses=_revoked)
     def post(self, request: Request, format: str | None = None) -> Response:
         return super().post(request, format=format)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> JsonResponse:
+    """
+    Any other address under /api/v1/ that ends in a slash (`sites/1.5/`: the router's
+    ids have no dots): the API's 404, in JSON, not the site's HTML page. Without the
+    slash, Django's APPEND_SLASH redirect comes first, as for every API address.
+    """
+    return JsonResponse({"detail": str(exceptions.NotFound.default_detail)}, status=404)
