@@ -300,7 +300,11 @@ class FlagAdmin(RoleAdmin):
             else:
                 done += 1
         if done:
-            self.message_user(request, _("%(n)d flag(s) %(status)s.") % {"n": done, "status": status}, messages.SUCCESS)
+            self.message_user(
+                request,
+                _("Flags reviewed: %(n)d (%(status)s).") % {"n": done, "status": Flag.Status(status).label},
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Acknowledge the selected flags"), permissions=["review"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:

@@ -18,7 +18,7 @@ def test_a_coordinator_acknowledges_flags_and_the_history_says_who(login, carol)
     response = login(carol).post(
         CHANGELIST, {"action": "acknowledge", ACTION_CHECKBOX_NAME: [f.pk for f in flags]}, follow=True
     )
-    assert "2 flag(s) acknowledged." in response.content.decode()
+    assert "Flags reviewed: 2 (Acknowledged)." in response.content.decode()
     assert set(Flag.objects.values_list("status", "reviewed_by")) == {("acknowledged", carol.pk)}
     assert {f.history.latest().history_user for f in Flag.objects.all()} == {carol}
 
@@ -47,7 +47,7 @@ def test_dismissing_asks_for_a_reason_first(login, carol):
         },
         follow=True,
     )
-    assert "1 flag(s) dismissed." in response.content.decode()
+    assert "Flags reviewed: 1 (Dismissed)." in response.content.decode()
     flag.refresh_from_db()
     assert (flag.status, flag.review_note, flag.reviewed_by) == (
         "dismissed",

@@ -285,6 +285,24 @@ def _changed(obj: Any) -> None:
     type(obj).objects.filter(pk=obj.pk).update(updated_at=utc(2030, 1, 1))
 
 
+class TestLanguage:
+    @pytest.mark.parametrize(
+        ("language", "expected"),
+        [("en", "Give the time with its UTC offset"), ("uk", "Вкажіть час зі зміщенням від UTC")],
+    )
+    def test_errors_are_in_the_language_the_client_asks_for(self, alice, language, expected):
+        body = {
+            "site": factories.SiteFactory().pk,
+            "kind": "shelling",
+            "started_at": "2022-05-05T10:00:00",
+            "source": factories.SourceFactory().pk,
+        }
+        response = api(alice).post(url("hostility-list"), body, format="json", headers={"Accept-Language": language})
+        assert response.status_code == 400
+        assert response.json()["started_at"][0].startswith(expected)
+        assert not HostilityReport.objects.exists()
+
+
 class TestETags:
     @pytest.mark.parametrize("basename", LIST_ENDPOINTS)
     def test_every_detail_carries_an_etag_that_if_none_match_turns_into_304(self, reader, basename):
