@@ -1,5 +1,5 @@
 """
-Read queries for the dashboard and the staff pages: the facts on the ground.
+Read queries for the dashboard, the staff pages and the API: the facts on the ground.
 
 Each function runs a fixed number of queries whatever the amount of data (the page
 tests count them), and returns model instances or small plain records for templates.
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Model, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 
 from tracker.models import CivilianCount, Figure, HostilityReport, Site, Verification
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 F_co = TypeVar("F_co", bound=Figure)
 
@@ -144,3 +144,19 @@ class Position:
     latitude: float
     longitude: float
     approximate: bool
+
+
+def deletions(models: Mapping[str, type[Model]], *, since: dt.datetime | None = None) -> QuerySet[Any]:
+    """
+    Every deletion of these audited models (by resource name), from their audit
+    history: rows of `resource`, `id` (of the deleted object) and `history_date`,
+    oldest first. One query (a UNION ALL of the history tables).
+    """
+    parts = []
+    for resource, model in models.items():
+        history = model.history.filter(history_type="-")  # type: ignore[attr-defined]
+        if since is not None:
+            history = history.filter(history_date__gte=since)
+        parts.append(history.annotate(resource=Value(resource)).values("resource", "id", "history_date").order_by())
+    first, *rest = parts
+    return first.union(*rest, all=True).order_by("history_date", "resource", "id")

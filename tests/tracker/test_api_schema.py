@@ -70,7 +70,7 @@ if not IN_CI:
 # that mean something in the world: the id of an object that exists, an instant in the
 # days of its corridor windows. Otherwise nearly every id is unknown and every write is
 # refused, and the code behind a found object or an accepted write is never reached.
-PATH_MODELS = {prefix: viewset.queryset.model for prefix, viewset, _ in router.registry}
+PATH_MODELS = {prefix: viewset.queryset.model for prefix, viewset, _ in router.registry if viewset.queryset is not None}
 REFERENCE_MODELS = {
     **dict.fromkeys(["site", "parent", "origin", "destination", "waypoints"], Site),
     **dict.fromkeys(["source", "announced_by"], Source),

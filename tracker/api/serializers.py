@@ -142,3 +142,11 @@ class HostilityReportSerializer(ModelSerializer):
             *FIGURE_FIELDS,
         )
         read_only_fields = ATTRIBUTION_FIELDS
+
+
+class DeletionSerializer(serializers.Serializer):
+    """An object that was deleted: which resource, which id, when."""
+
+    resource = serializers.CharField(help_text="The list it was in: `counts`, `windows`, ...")
+    id = serializers.IntegerField(help_text="Its id.")
+    deleted_at = UTCDateTimeField(source="history_date")

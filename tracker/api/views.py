@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django import forms
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from knox import views as knox_views
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,7 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from tracker import permissions, selectors, services
 from tracker.api import filters
 from tracker.api import serializers as api
-from tracker.api.base import ModelViewSet, StrictCharField, UTCDateTimeField
+from tracker.api.base import AwareDateTimeFormField, ModelViewSet, StrictCharField, UTCDateTimeField
 from tracker.api.renderers import GeoJSONRenderer
 from tracker.models import CivilianCount, HostilityReport, Organisation, Site, Source, User
 
@@ -233,6 +235,45 @@ class HostilityReportViewSet(FigureViewSet):
 
     def perform_destroy(self, instance: HostilityReport) -> None:
         services.hostility_report_delete(report=instance, user=self.request.user)
+
+
+class DeletionViewSet(viewsets.GenericViewSet):
+    """
+    What was deleted, from the audit history, so that a client syncing with
+    `updated_since` also learns what to drop: `?updated_since=T` gives the deletions at
+    or after T, oldest first; `?resource=counts` those of one list. (Most figures are
+    retracted, an update, rather than deleted; flags are never deleted.)
+    """
+
+    serializer_class = api.DeletionSerializer
+    filter_backends: list[Any] = []
+    # Set by tracker/api/urls.py: the public lists, by name, and their models.
+    resources: dict[str, type[Any]] = {}
+    hxl_tags = {"resource": "#meta+resource", "id": "#meta+id", "deleted_at": "#date+deleted"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Deletions at or after this instant."),
+            OpenApiParameter("resource", OpenApiTypes.STR, description="Only the deletions from this list."),
+        ]
+    )
+    def list(self, request: Request) -> Response:
+        params = DeletionQuery(request.query_params, resources=sorted(self.resources))
+        if not params.is_valid():
+            raise exceptions.ValidationError(params.errors)
+        wanted = params.cleaned_data["resource"]
+        models = {name: model for name, model in self.resources.items() if wanted in ("", name)}
+        rows = self.paginate_queryset(selectors.deletions(models, since=params.cleaned_data["updated_since"]))
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+
+
+class DeletionQuery(forms.Form):
+    updated_since = AwareDateTimeFormField(required=False)
+    resource = forms.ChoiceField(required=False)
+
+    def __init__(self, *args: Any, resources: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["resource"].choices = [("", ""), *((name, name) for name in resources)]
 
 
 # --- Tokens ---------------------------------------------------------------------------
