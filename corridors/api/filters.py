@@ -36,7 +36,7 @@ class WindowFilter(FilterSet):
         fields = ["corridor"]
 
     def filter_status(self, queryset: QuerySet[CorridorWindow], name: str, value: str) -> QuerySet[CorridorWindow]:
-        return queryset.with_status(value, self.request.now)  # type: ignore[attr-defined, union-attr]
+        return queryset.with_status(value, self.request.now)  # type: ignore[attr-defined]
 
     def filter_flagged(self, queryset: QuerySet[CorridorWindow], name: str, value: bool) -> QuerySet[CorridorWindow]:
         return queryset.flagged(value)  # type: ignore[attr-defined]

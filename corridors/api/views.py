@@ -112,7 +112,7 @@ class CorridorViewSet(ModelViewSet):
             schedule = api.ScheduleSerializer(data=request.data)
             schedule.is_valid(raise_exception=True)
             windows = services.schedule_expand(corridor=corridor, user=request.user, **schedule.validated_data)
-            prepare_windows(windows, now=request.now)  # type: ignore[attr-defined]
+            prepare_windows(windows, now=request.now)
             data = api.WindowSerializer(windows, many=True, context=self.get_serializer_context()).data
             return Response(data, status=status.HTTP_201_CREATED)
 
@@ -146,7 +146,7 @@ class WindowViewSet(ModelViewSet):
         return queryset
 
     def prepare(self, objects: Sequence[CorridorWindow]) -> None:
-        prepare_windows(objects, now=self.request.now)  # type: ignore[attr-defined]
+        prepare_windows(objects, now=self.request.now)
 
     def save(self, instance: CorridorWindow, data: dict[str, Any]) -> CorridorWindow:
         return services.window_save(window=instance, user=self.request.user)

@@ -493,7 +493,7 @@ class ReadViewSet(viewsets.GenericViewSet):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # One "now" per request (STYLE.md, item 9): the filters and the serializer judge
         # every window of a page open or closed at the same instant.
-        request.now = timezone.now()  # type: ignore[attr-defined]
+        request.now = timezone.now()
         if self.action is None and request.method != "OPTIONS":
             # A method this route does not serve: 405 for everyone, before the
             # permission check could answer 401 or 403 about a thing nobody may do.
@@ -579,7 +579,7 @@ class ModelViewSet(ReadViewSet):
         def respond() -> Response:
             serializer = self.get_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            model = serializer.Meta.model  # type: ignore[attr-defined]
+            model = serializer.Meta.model
             data = dict(serializer.validated_data)
             instance = self.save(model(**{k: v for k, v in data.items() if not _many_to_many(model, k)}), data)
             return Response(self.representation(instance), status=status.HTTP_201_CREATED)
@@ -612,4 +612,4 @@ class ModelViewSet(ReadViewSet):
 def _many_to_many(model: type[models.Model], name: str) -> bool:
     """Whether `name` is a many-to-many field (written by the service, not as an attribute)."""
     field = next((f for f in model._meta.get_fields() if f.name == name), None)
-    return field is not None and field.many_to_many
+    return field is not None and bool(field.many_to_many)

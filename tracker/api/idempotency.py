@@ -63,7 +63,7 @@ def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
             raise exceptions.ValidationError(
                 {"detail": _("This Idempotency-Key was already used for another request; use a new key.")}
             )
-        body = json.loads(record.response_body)
+        body = json.loads(record.response_body or "null")
         return Response(body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
     response = respond()
     record.response_status = response.status_code

@@ -7,7 +7,7 @@ the conventions (transactions, ETags, idempotency, pagination) are in base.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import authenticate
@@ -273,7 +273,7 @@ class DeletionQuery(forms.Form):
 
     def __init__(self, *args: Any, resources: Sequence[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["resource"].choices = [("", ""), *((name, name) for name in resources)]
+        cast(forms.ChoiceField, self.fields["resource"]).choices = [("", ""), *((name, name) for name in resources)]
 
 
 # --- Tokens ---------------------------------------------------------------------------
