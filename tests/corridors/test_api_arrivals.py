@@ -24,18 +24,8 @@ def utc(*args):
 
 
 @pytest.fixture
-def azovstal(db):
-    return factories.SiteFactory(name="Azovstal", kind="shelter")
-
-
-@pytest.fixture
 def zaporizhzhia(db):
     return factories.SiteFactory(name="Zaporizhzhia", kind="reception_centre")
-
-
-@pytest.fixture
-def corridor(azovstal, zaporizhzhia):
-    return factories.CorridorFactory(name="Azovstal → Zaporizhzhia", origin=azovstal, destination=zaporizhzhia)
 
 
 @pytest.fixture

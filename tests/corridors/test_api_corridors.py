@@ -23,11 +23,6 @@ def utc(*args):
 
 
 @pytest.fixture
-def azovstal(db):
-    return factories.SiteFactory(name="Azovstal", kind="shelter")
-
-
-@pytest.fixture
 def zaporizhzhia(db):
     return factories.SiteFactory(name="Zaporizhzhia")
 
@@ -36,11 +31,6 @@ def zaporizhzhia(db):
 def stops(db):
     """Three places on the road out, created in an order unlike the route's."""
     return {name: factories.SiteFactory(name=name, kind="settlement") for name in ("Berdiansk", "Tokmak", "Vasylivka")}
-
-
-@pytest.fixture
-def corridor(azovstal, zaporizhzhia):
-    return factories.CorridorFactory(name="Azovstal → Zaporizhzhia", origin=azovstal, destination=zaporizhzhia)
 
 
 def new_corridor(azovstal, zaporizhzhia, **fields):

@@ -23,18 +23,6 @@ def utc(*args):
 
 
 @pytest.fixture
-def azovstal(db):
-    return factories.SiteFactory(name="Azovstal", kind="shelter")
-
-
-@pytest.fixture
-def corridor(azovstal):
-    return factories.CorridorFactory(
-        name="Azovstal → Zaporizhzhia", origin=azovstal, destination=factories.SiteFactory(name="Zaporizhzhia")
-    )
-
-
-@pytest.fixture
 def window(corridor):
     return factories.WindowFactory(corridor=corridor, starts_at=utc(2022, 5, 5, 5), ends_at=utc(2022, 5, 5, 15))
 

@@ -28,18 +28,6 @@ def utc(*args):
 
 
 @pytest.fixture
-def azovstal(db):
-    return factories.SiteFactory(name="Azovstal", kind="shelter")
-
-
-@pytest.fixture
-def corridor(azovstal):
-    return factories.CorridorFactory(
-        name="Azovstal → Zaporizhzhia", origin=azovstal, destination=factories.SiteFactory(name="Zaporizhzhia")
-    )
-
-
-@pytest.fixture
 def days(corridor):
     """Three windows, 08:00–18:00 in Kyiv on 5, 6 and 7 May 2022: yesterday's, today's, tomorrow's."""
     return [
