@@ -10,9 +10,9 @@ How a check runs, whatever its scope (some reports, some windows, one corridor):
 2. Lock the windows of the scope (FOR NO KEY UPDATE, in id order). Every writer of
    flags holds the lock of the flag's window, so two checks of one pair never race,
    and an edit of the window waits for the check (or the check for the edit).
-3. Read the candidate pairs with one indexed query (space: the corridor's path and
-   the site tree; time: the stored coverage range), the existing flags of the scope,
-   and decide each pair with the overlap rule.
+3. Read the candidate pairs (space: the corridor's path and the site tree; time:
+   the stored coverage range, by index) beside the existing flags of the scope, in
+   one streamed query, and decide each row with the overlap rule as it comes.
 4. Write only the difference, with its audit history; delete the markers read in 1.
 
 A check computes from the state it reads after taking its locks, so a stale check
@@ -25,9 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from django.db import connection, transaction
@@ -35,8 +35,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from corridors import signals
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
-from corridors.overlap import Overlap, ReportTimes, WindowTimes, certainty, coverage_of, overlap_of_coverage
-from tracker.coverage import Coverage
+from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
+from tracker.coverage import Coverage, is_instant
 from tracker.models import HostilityReport, Site, Verification
 
 log = logging.getLogger("corridors.flags")
@@ -46,9 +46,12 @@ UTC = dt.UTC
 BATCH_SIZE = 500
 # Reports per check in the sweep: each may touch many windows, all locked at once.
 REPORT_BATCH_SIZE = 50
-# Candidate pairs plus existing flags one reconciliation batch aims to hold (under 1 kB each).
-PAIR_BUDGET = 5_000
+# Candidate pairs plus existing flags one reconciliation batch aims to go through. It
+# keeps the windows, the reports and the changes it read, not the rows.
+PAIR_BUDGET = 10_000
 FIRST_BATCH_SIZE = 50
+# Rows psycopg reads from PostgreSQL at a time while a check streams its pairs.
+STREAM_ROWS = 1_000
 
 W = CorridorWindow._meta.db_table
 R = HostilityReport._meta.db_table
@@ -63,7 +66,13 @@ F = Flag._meta.db_table
 RANGES_OVERLAP = "tstzrange(r.coverage_start, r.coverage_end, '[)') && tstzrange(w.starts_at, w.ends_at, '[)')"
 COMPARISONS_OVERLAP = "r.coverage_start < w.ends_at AND (r.coverage_end IS NULL OR r.coverage_end > w.starts_at)"
 
-COLUMNS = "w.id, w.starts_at, w.ends_at, r.id, r.started_at, r.ended_at, r.ongoing, r.time_precision, s.timezone"
+# A report's coverage is read as stored (HostilityReport.save() derives it with the
+# rule's own covered_interval(), and a change of its site's zone derives it again):
+# the key the candidates were found by is the coverage they are decided on.
+COLUMNS = (
+    "w.id AS window_id, w.starts_at, w.ends_at, r.id AS report_id,"
+    " r.coverage_start, r.coverage_end, r.ended_at, r.ongoing, r.time_precision"
+)
 
 # The sites that touch each corridor (DESIGN.md "Space"): every site on its path,
 # their ancestors and their descendants. UNION (not UNION ALL) also stops the
@@ -128,7 +137,7 @@ def window_candidates_sql(window_ids: Sequence[int], columns: str = COLUMNS) -> 
         # with OFFSET 0 so the planner cannot flatten it. Left to itself, misled by the
         # recursive CTE's estimate, it probes by time alone and filters sites after.
         reports = f"""CROSS JOIN LATERAL (
-            SELECT r.id, r.started_at, r.ended_at, r.ongoing, r.time_precision FROM {R} r
+            SELECT r.id, r.coverage_start, r.coverage_end, r.ended_at, r.ongoing, r.time_precision FROM {R} r
             WHERE r.site_id = reach.site_id AND {NOT_RETRACTED} AND {RANGES_OVERLAP}
             OFFSET 0
         ) r"""  # noqa: S608 - table names from the models, values as parameters
@@ -139,7 +148,6 @@ def window_candidates_sql(window_ids: Sequence[int], columns: str = COLUMNS) -> 
         SELECT {columns}
         FROM {W} w
         JOIN reach ON reach.corridor_id = w.corridor_id
-        JOIN {S} s ON s.id = reach.site_id
         {reports}
         WHERE w.id {ids} AND NOT w.cancelled
     """  # noqa: S608 - table names from the models, values as parameters
@@ -167,7 +175,6 @@ def report_candidates_sql(
         SELECT {columns}
         FROM {R} r
         JOIN touching t ON t.root = r.site_id
-        JOIN {S} s ON s.id = r.site_id
         {windows}
         WHERE r.id {ids} AND {NOT_RETRACTED}
     """  # noqa: S608 - table names from the models, values as parameters
@@ -204,24 +211,105 @@ def _aware(value: Any) -> dt.datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _expected(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int], Overlap]:
-    """What the overlap rule says of each candidate pair; the query only narrows them down."""
-    expected: dict[tuple[int, int], Overlap] = {}
+# The flags of a scope, in the columns each row of _pairs() ends with.
+FLAG_COLUMNS = "window_id, hostility_id, id, overlap_start, overlap_end, certainty, status"
+
+
+def flags_sql(window_ids: Sequence[int], report_ids: Sequence[int] | None = None) -> tuple[str, list[Any]]:
+    """The flags of these windows (and of these reports only, if given)."""
+    windows_in, params = _in(window_ids)
+    reports_in, report_params = _in(report_ids) if report_ids is not None else ("", [])
+    only_reports = f"AND hostility_id {reports_in}" if report_ids is not None else ""
+    sql = f"SELECT {FLAG_COLUMNS} FROM {F} WHERE window_id {windows_in} {only_reports}"  # noqa: S608
+    return sql, [*params, *report_params]
+
+
+def _pairs(candidates: tuple[str, list[Any]], flags: tuple[str, list[Any]]) -> Iterator[Sequence[Any]]:
+    """
+    Each candidate pair beside its flag, and each flag of the scope that is no longer a
+    candidate: rows of COLUMNS then FLAG_COLUMNS, NULL on the side that is missing.
+
+    On PostgreSQL one query (the candidates FULL JOIN the flags, hashed), streamed in
+    binary: PostgreSQL goes on probing for pairs while Python decides the rows that
+    came, and psycopg's C loaders read timestamps several times faster than Django's
+    text loader. Elsewhere two queries, joined here in Python.
+    """
+    (sql, params), (flag_sql, flag_params) = candidates, flags
+    if not _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(flag_sql, flag_params)
+            existing = {(row[0], row[1]): row for row in cursor.fetchall()}
+            cursor.execute(sql, params)
+            for row in cursor.fetchall():
+                yield (*row, *existing.pop((row[0], row[3]), NO_FLAG))
+        for flag in existing.values():
+            yield (*NO_PAIR, *flag)
+        return
+    _tune_for_candidates()
+    merged = f"""
+        WITH pairs AS ({sql}), flags AS ({flag_sql})
+        SELECT pairs.*, flags.* FROM pairs
+        FULL JOIN flags ON flags.window_id = pairs.window_id AND flags.hostility_id = pairs.report_id
+    """  # noqa: S608 - the queries above, values as parameters
+    # On the connection and in the transaction Django holds (its own cursors bind
+    # client-side: text only, and all rows at once).
+    with psycopg.Cursor(connection.connection) as raw:
+        yield from raw.stream(merged, [*params, *flag_params], binary=True, size=STREAM_ROWS)
+
+
+NO_FLAG = (None,) * 7
+NO_PAIR = (None,) * 9
+
+
+@dataclass
+class Plan:
+    """What a check must write to make the flags of its scope say what the rule says."""
+
+    new: list[tuple[int, int, Overlap]] = field(default_factory=list)
+    # Existing flags by id: "reopen", "update" or "withdraw", with the overlap they must get.
+    changes: dict[int, tuple[str, Overlap | None]] = field(default_factory=dict)
+    # Candidate pairs and existing flags the check went through (sizes the sweep's batches).
+    pairs: int = 0
+
+
+def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
+    """
+    Decide each row of _pairs() with the overlap rule (the query only narrows the
+    candidates down): raise a new flag, update one in place (a review state stays),
+    reopen a withdrawn one that overlaps again, withdraw one whose overlap is gone.
+    Never delete. Rows are read once, as they come; only the changes are kept.
+    """
+    plan = Plan()
     reports: dict[int, tuple[Coverage, str]] = {}
     windows: dict[int, WindowTimes] = {}
-    for w_id, w_start, w_end, r_id, started_at, ended_at, ongoing, precision, zone_name in rows:
-        window = windows.get(w_id)
-        if window is None:
-            window = windows[w_id] = WindowTimes(_aware(w_start), _aware(w_end))  # type: ignore[arg-type]
-        report = reports.get(r_id)
-        if report is None:
-            # Retracted reports are not among the candidates: the query leaves them out.
-            times = ReportTimes(_aware(started_at), _aware(ended_at), bool(ongoing), precision, zone_name)  # type: ignore[arg-type]
-            report = reports[r_id] = (coverage_of(times), certainty(precision))
-        found = overlap_of_coverage(window, *report)
-        if found is not None:
-            expected[(w_id, r_id)] = found
-    return expected
+    withdrawn = Flag.Status.WITHDRAWN
+    for row in rows:
+        plan.pairs += 1
+        w_id, w_start, w_end, r_id, coverage_start, coverage_end, ended_at, ongoing, precision = row[:9]
+        found = None
+        if r_id is not None:
+            window = windows.get(w_id)
+            if window is None:
+                window = windows[w_id] = WindowTimes(_aware(w_start), _aware(w_end))  # type: ignore[arg-type]
+            report = reports.get(r_id)
+            if report is None:
+                # Retracted reports are not among the candidates: the query leaves them out.
+                instant = is_instant(ended_at=ended_at, ongoing=ongoing, precision=precision)
+                coverage = Coverage.from_index_bounds(_aware(coverage_start), _aware(coverage_end), instant=instant)  # type: ignore[arg-type]
+                report = reports[r_id] = (coverage, certainty(precision))
+            found = overlap_of_coverage(window, *report)
+        pk, overlap_start, overlap_end, level, status = row[11:]
+        if pk is None:
+            if found is not None:
+                plan.new.append((w_id, r_id, found))
+        elif found is None:
+            if status != withdrawn:
+                plan.changes[pk] = ("withdraw", None)
+        elif status == withdrawn:
+            plan.changes[pk] = ("reopen", found)
+        elif (_aware(overlap_start), _aware(overlap_end), level) != found:
+            plan.changes[pk] = ("update", found)
+    return plan
 
 
 @dataclass
@@ -232,85 +320,39 @@ class Outcome:
     reopened: list[Flag] = field(default_factory=list)
     updated: list[Flag] = field(default_factory=list)
     withdrawn: list[Flag] = field(default_factory=list)
-    # Candidate pairs and existing flags the check held at once (sizes the sweep's batches).
+    # Candidate pairs and existing flags the check went through (sizes the sweep's batches).
     pairs: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.raised or self.updated or self.withdrawn)
 
 
-class Existing(NamedTuple):
-    """An existing flag, as much of it as deciding needs (model instances only for those that change)."""
-
-    pk: int
-    overlap_start: dt.datetime
-    overlap_end: dt.datetime
-    certainty: str
-    status: str
-
-
-def _existing(*, window_ids: Sequence[int], report_ids: Sequence[int] | None = None) -> dict[tuple[int, int], Existing]:
-    """The flags of these windows (and of these reports only, if given)."""
-    if not window_ids:
-        return {}
-    windows_in, params = _in(window_ids)
-    reports_in, report_params = _in(report_ids) if report_ids is not None else ("", [])
-    only_reports = f"AND hostility_id {reports_in}" if report_ids is not None else ""
-    sql = f"""
-        SELECT window_id, hostility_id, id, overlap_start, overlap_end, certainty, status FROM {F}
-        WHERE window_id {windows_in} {only_reports}
-    """  # noqa: S608 - table names from the models, values as parameters
-    rows = _fetch(sql, [*params, *report_params])
-    return {
-        (w, r): Existing(pk, _aware(start), _aware(end), level, status)  # type: ignore[arg-type]
-        for w, r, pk, start, end, level, status in rows
-    }
-
-
-def _apply(
-    expected: dict[tuple[int, int], Overlap], existing: dict[tuple[int, int], Existing], now: dt.datetime
-) -> Outcome:
-    """
-    Make the flags of the scope say `expected`: raise new ones, update changed ones in
-    place (a review state stays), reopen withdrawn ones that overlap again, withdraw
-    those whose overlap is gone. Never delete.
-    """
-    new: list[Flag] = []
-    changes: dict[int, tuple[str, Overlap | None]] = {}
-    for key, found in expected.items():
-        row = existing.get(key)
-        if row is None:
-            new.append(
-                Flag(
-                    window_id=key[0],
-                    hostility_id=key[1],
-                    overlap_start=found.start,
-                    overlap_end=found.end,
-                    certainty=found.certainty,
-                    status=Flag.Status.OPEN,
-                    raised_at=now,
-                )
-            )
-        elif row.status == Flag.Status.WITHDRAWN:
-            changes[row.pk] = ("reopen", found)
-        elif (row.overlap_start, row.overlap_end, row.certainty) != tuple(found):
-            changes[row.pk] = ("update", found)
-    for key, row in existing.items():
-        if key not in expected and row.status != Flag.Status.WITHDRAWN:
-            changes[row.pk] = ("withdraw", None)
-
-    outcome = Outcome()
-    if new:
+def _apply(plan: Plan, now: dt.datetime) -> Outcome:
+    """Write the plan, with its audit history."""
+    outcome = Outcome(pairs=plan.pairs)
+    if plan.new:
         # One INSERT per batch for the flags and one for their history rows; no
         # conflict is possible, since every writer of a window's flags holds its lock.
+        new = [
+            Flag(
+                window_id=w_id,
+                hostility_id=r_id,
+                overlap_start=found.start,
+                overlap_end=found.end,
+                certainty=found.certainty,
+                status=Flag.Status.OPEN,
+                raised_at=now,
+            )
+            for w_id, r_id, found in plan.new
+        ]
         outcome.raised += bulk_create_with_history(new, Flag, batch_size=BATCH_SIZE, default_date=now)
-    if not changes:
+    if not plan.changes:
         return outcome
     # Locked and read again: a coordinator's review may have been committed since the
     # rows above were read, and writing back a stale status would undo it.
-    changed = list(Flag.objects.select_for_update().filter(pk__in=changes).order_by("pk"))
+    changed = list(Flag.objects.select_for_update().filter(pk__in=plan.changes).order_by("pk"))
     for flag in changed:
-        action, change = changes[flag.pk]
+        action, change = plan.changes[flag.pk]
         if change is not None:
             flag.overlap_start, flag.overlap_end, flag.certainty = change.start, change.end, change.certainty
         if action == "reopen":
@@ -367,31 +409,31 @@ def _lock_windows(window_ids: Iterable[int]) -> list[int]:
     )
 
 
+def _tune_for_candidates() -> None:
+    """
+    Only for this transaction. The recursive CTE's inflated row estimate would have
+    PostgreSQL JIT-compile for longer than the candidate queries' index probes take,
+    and size the hash of a scope's flags as if it held a hundred times as many rows:
+    over the default work_mem, it would spill to disk.
+    """
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
 def _fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    _tune_for_candidates()
     with connection.cursor() as cursor:
-        if not _postgres():
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-        # The recursive CTE's inflated estimate would have PostgreSQL JIT-compile for
-        # longer than these index probes take. Only for this transaction.
-        cursor.execute("SET LOCAL jit = off")
-    # Binary results, on the same connection and transaction: psycopg's C loaders read
-    # timestamps several times faster than Django's text loader, and the sweep reads
-    # hundreds of thousands. (Django's own cursors bind client-side: text only.)
-    with psycopg.Cursor(connection.connection) as raw:
-        raw.execute(sql, params, binary=True)
-        return raw.fetchall()
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _check_windows_locked(window_ids: list[int], now: dt.datetime) -> Outcome:
     """The flags of these windows (locked by the caller), against every report."""
     if not window_ids:
         return Outcome()
-    rows = _fetch(*window_candidates_sql(window_ids))
-    existing = _existing(window_ids=window_ids)
-    outcome = _apply(_expected(rows), existing, now)
-    outcome.pairs = len(rows) + len(existing)
-    return outcome
+    return _apply(_plan(_pairs(window_candidates_sql(window_ids), flags_sql(window_ids))), now)
 
 
 @transaction.atomic
@@ -417,8 +459,8 @@ def flags_check_reports(*, report_ids: Sequence[int], now: dt.datetime) -> Outco
         flagged = Flag.objects.filter(hostility_id__in=report_ids).exclude(status=Flag.Status.WITHDRAWN)
         locked = _lock_windows(candidates | set(flagged.values_list("window_id", flat=True)))
         if locked:
-            expected = _expected(_fetch(*report_candidates_sql(report_ids, locked)))
-            outcome = _apply(expected, _existing(window_ids=locked, report_ids=report_ids), now)
+            pairs = _pairs(report_candidates_sql(report_ids, locked), flags_sql(locked, report_ids))
+            outcome = _apply(_plan(pairs), now)
     FlagCheck.objects.filter(pk__in=markers).delete()
     _announce_on_commit(outcome)
     return outcome

@@ -2,7 +2,9 @@
 The overlap rule (DESIGN.md "Time" rules 4–5, "Flags"): does a corridor window and a
 hostility report overlap in time, what is the clipped overlap, how certain is it.
 Pure: plain values in, plain values out; no ORM, no clock. Every path that raises
-or withdraws flags — the tasks, the sweep, the tests — decides with `overlap()`.
+or withdraws flags — the tasks, the sweep, the tests — decides with this rule: the
+flag engine with `overlap_of_coverage()` on the coverage each report stores (derived
+by `covered_interval()` when it is saved), everything else with `overlap()`.
 
 Where the report is (DESIGN.md "Space") is decided by the candidate queries in
 corridors/flagging.py: this rule is only about time.

@@ -46,6 +46,16 @@ class Coverage(NamedTuple):
             return self.start, self.start + RESOLUTION
         return self.start, self.end
 
+    @classmethod
+    def from_index_bounds(cls, start: dt.datetime, end: dt.datetime | None, *, instant: bool) -> Coverage:
+        """The coverage whose `index_bounds()` these are: the stored key read back (see `is_instant`)."""
+        return cls(start, start, instant=True) if instant else cls(start, end)
+
+
+def is_instant(*, ended_at: dt.datetime | None, ongoing: bool, precision: str) -> bool:
+    """A report with an exact time, no end and not ongoing covers a single instant."""
+    return precision == EXACT and ended_at is None and not ongoing
+
 
 def _require_aware(name: str, value: dt.datetime) -> None:
     if value.tzinfo is None:
@@ -93,9 +103,9 @@ def covered_interval(
     open_ended = ended_at is None and ongoing
 
     if precision == EXACT:
-        if ended_at is not None:
-            return Coverage(started_at, ended_at)
-        return Coverage(started_at, None) if open_ended else Coverage(started_at, started_at, instant=True)
+        if is_instant(ended_at=ended_at, ongoing=ongoing, precision=precision):
+            return Coverage(started_at, started_at, instant=True)
+        return Coverage(started_at, ended_at)  # no end: ongoing, open-ended
 
     start, bucket_end = _bucket(started_at, precision, zone_name)
     if open_ended:

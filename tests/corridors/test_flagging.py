@@ -431,15 +431,14 @@ def test_the_flags_check_command_reconciles_and_says_what_it_did(places, windows
 
 def test_a_review_committed_while_a_check_runs_is_not_undone(places, windows, alice, carol, committed):
     """The check read the flag as open; a coordinator acknowledged it before the check wrote its new overlap."""
-    report = report_save(
-        alice, committed, site=places["azovstal"], started_at=utc(2022, 5, 5, 6), ended_at=utc(2022, 5, 5, 8)
-    )
+    report_save(alice, committed, site=places["azovstal"], started_at=utc(2022, 5, 5, 6), ended_at=utc(2022, 5, 5, 8))
     flag = Flag.objects.get()
-    as_read = flagging._existing(window_ids=[flag.window_id])
+    # What the check decided from the open flag it read: a longer overlap.
+    later = Overlap(utc(2022, 5, 5, 6), utc(2022, 5, 5, 9), "confirmed")
+    plan = flagging.Plan(changes={flag.pk: ("update", later)})
     with committed():
         services.flag_review(flag=flag, user=carol, status="acknowledged")
-    later = Overlap(utc(2022, 5, 5, 6), utc(2022, 5, 5, 9), "confirmed")
-    outcome = flagging._apply({(flag.window_id, report.pk): later}, as_read, NOW)
+    outcome = flagging._apply(plan, NOW)
     flag.refresh_from_db()
     assert [f.pk for f in outcome.updated] == [flag.pk]
     assert (flag.status, flag.reviewed_by, flag.overlap_end) == ("acknowledged", carol, utc(2022, 5, 5, 9))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corridors.overlap import Overlap, ReportTimes, WindowTimes, overlap
-from tracker.coverage import Coverage, covered_interval
+from tracker.coverage import Coverage, covered_interval, is_instant
 
 UTC = dt.UTC
 KYIV = "Europe/Kyiv"
@@ -243,6 +245,30 @@ def test_an_instant_is_indexed_as_one_microsecond():
         started_at=utc(2022, 5, 5, 7), ended_at=None, ongoing=False, precision="exact", zone_name=KYIV
     )
     assert coverage.index_bounds() == (utc(2022, 5, 5, 7), utc(2022, 5, 5, 7, 0, 0, 1))
+
+
+@given(
+    started_at=st.datetimes(
+        # Hypothesis takes naive bounds and adds the zone.
+        min_value=dt.datetime(2021, 1, 1),  # noqa: DTZ001
+        max_value=dt.datetime(2024, 1, 1),  # noqa: DTZ001
+        timezones=st.just(dt.UTC),
+    ),
+    # Down to one microsecond: an exact report that long must not be read back as an instant.
+    length=st.none() | st.timedeltas(min_value=dt.timedelta(microseconds=1), max_value=dt.timedelta(days=3)),
+    ongoing=st.booleans(),
+    precision=st.sampled_from(["exact", "hour", "day"]),
+    zone_name=st.sampled_from([KYIV, "Europe/London", "America/New_York", "Asia/Kolkata"]),
+)
+def test_the_stored_coverage_reads_back_as_the_coverage(started_at, length, ongoing, precision, zone_name):
+    """The flag engine decides on the stored key (Coverage.from_index_bounds): it must lose nothing."""
+    ended_at = None if length is None else started_at + length
+    ongoing = ongoing and ended_at is None
+    coverage = covered_interval(
+        started_at=started_at, ended_at=ended_at, ongoing=ongoing, precision=precision, zone_name=zone_name
+    )
+    instant = is_instant(ended_at=ended_at, ongoing=ongoing, precision=precision)
+    assert Coverage.from_index_bounds(*coverage.index_bounds(), instant=instant) == coverage
 
 
 @pytest.mark.parametrize(
