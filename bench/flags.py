@@ -70,7 +70,7 @@ ZONES = ["Europe/Kyiv"] * 16 + ["Europe/Warsaw", "Europe/Bucharest", "Europe/Chi
 
 
 def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+    print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
 
 
 def use_database(n_reports: int) -> None:
