@@ -71,7 +71,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
+from common import copy_rows, log, reset_database  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from tracker.coverage import covered_interval  # noqa: E402
@@ -94,36 +94,7 @@ REGION_ZONES = ["Europe/Kyiv"] * 21 + ["Europe/Chisinau", "Europe/Warsaw", "Euro
 MARKERS = ("<!-- bench/api.py --write: start -->", "<!-- bench/api.py --write: end -->")
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
-
-
 # --- The data set ---------------------------------------------------------------------
-
-
-def reset_database() -> None:
-    """Drop and recreate the bench database, then migrate it."""
-    import psycopg
-
-    name = connection.settings_dict["NAME"]
-    connection.close()
-    admin_url = DATABASE_URL.rsplit("/", 1)[0].replace("postgres://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
-
-
-def copy_rows(table: str, columns: list[str], rows) -> int:
-    n = 0
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                n += 1
-        raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-    return n
 
 
 def stamped(rng: random.Random, when: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -744,7 +715,7 @@ def main() -> None:
 
     wrk = ensure_wrk()
     if not args.reuse:
-        reset_database()
+        reset_database(DATABASE_URL)
         started = time.perf_counter()
         build()
         log(f"built the data set in {time.perf_counter() - started:.0f} s")

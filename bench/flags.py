@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "bench"))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://root@127.0.0.1:5432/tracker_flags_bench")
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
@@ -49,7 +50,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
+from common import copy_rows, log, reset_database  # noqa: E402
 from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -69,38 +70,12 @@ N_CORRIDORS, WINDOWS_PER_CORRIDOR = 500, 20  # 10,000 windows
 ZONES = ["Europe/Kyiv"] * 16 + ["Europe/Warsaw", "Europe/Bucharest", "Europe/Chisinau", "Europe/Istanbul"]
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
-
-
 def use_database(n_reports: int) -> None:
     """One database per data-set size (`<name>_<reports>`), so that `--reuse` keeps each; workers follow."""
     name = f"{DATABASE_URL.rsplit('/', 1)[1]}_{n_reports}"
     connection.close()
     connection.settings_dict["NAME"] = name
     os.environ["DATABASE_URL"] = f"{DATABASE_URL.rsplit('/', 1)[0]}/{name}"
-
-
-def reset_database() -> None:
-    """Drop and recreate the bench database, then migrate it."""
-    import psycopg
-
-    name = connection.settings_dict["NAME"]
-    connection.close()
-    admin_url = DATABASE_URL.rsplit("/", 1)[0].replace("postgres://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
-
-
-def copy_rows(table: str, columns: list[str], rows) -> None:
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
 
 
 def build(n_reports: int, seed: int = 20220504) -> dict:
@@ -439,7 +414,7 @@ def main() -> None:
             use_database(n)
             world = existing_world(n) if args.reuse else None
             if world is None:
-                reset_database()
+                reset_database(DATABASE_URL)
                 build_time, world = timed(build, n)
                 log(f"built in {build_time:.0f} s")
                 raise_time, outcome = timed(flagging.flags_reconcile_all, now=timezone.now())
