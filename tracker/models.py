@@ -241,11 +241,9 @@ class Site(TimeStamped):
             errors["latitude"] = [_("Latitude must be between −90 and 90 degrees.")]
         if self.longitude is not None and not -180 <= self.longitude <= 180:
             errors["longitude"] = [_("Longitude must be between −180 and 180 degrees.")]
-        if (
-            self.parent is not None
-            and self.pk is not None
-            and any(ancestor.pk == self.pk for ancestor in self.parent.ancestors(include_self=True))
-        ):
+        # From the database, not the objects in hand: the parent's own parent may have
+        # moved since it was read, and only the stored tree tells whether this closes a cycle.
+        if self.parent_id is not None and self.pk is not None and self.pk in Site.stored_lineage(self.parent_id):
             errors["parent"] = [_("A site cannot be inside itself or inside one of its own sub-sites.")]
         if errors:
             raise ValidationError(errors)
@@ -253,6 +251,16 @@ class Site(TimeStamped):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @staticmethod
+    def stored_lineage(site_id: int) -> list[int]:
+        """The ids of this site and its ancestors, nearest first, as the database has them now."""
+        lineage: list[int] = []
+        current: int | None = site_id
+        while current is not None and current not in lineage:
+            lineage.append(current)
+            current = Site.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+        return lineage
 
     def ancestors(self, *, include_self: bool = False) -> Iterator[Site]:
         """This site's parent, grandparent, ... (the tree is shallow: a few levels)."""

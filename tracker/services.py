@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils.translation import gettext as _
 
 from corridors import recheck
@@ -30,6 +30,8 @@ M = TypeVar("M", bound=models.Model)
 
 # Set by the system from the logged-in user, never by the person writing.
 STAMPED_FIELDS = frozenset({"organisation", "created_by"})
+# The PostgreSQL advisory lock that serialises moves in the site tree (any fixed number).
+SITE_TREE_LOCK = 7_264_001
 
 
 def changed_fields(instance: models.Model) -> set[str]:
@@ -136,6 +138,8 @@ def site_save(*, site: Site, user: User) -> Site:
     if not permissions.can_manage_places(user):
         raise PermissionDenied(_("Only coordinators can add or change sites."))
     changed = set() if site._state.adding else changed_fields(site)
+    if "parent" in changed:
+        _lock_site_tree()
     touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
     _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
     audited_save(site, user=user)
@@ -153,6 +157,17 @@ def site_save(*, site: Site, user: User) -> Site:
                 audited_save(report, user=user)
                 recheck.recheck_report(report_id=report.pk)
     return site
+
+
+def _lock_site_tree() -> None:
+    """
+    One move in the site tree at a time, until the end of the transaction: two moves
+    checked side by side (A under B, B under A) would each pass the cycle check of
+    Site.clean() and together close a cycle. (SQLite has one writer at a time anyway.)
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SITE_TREE_LOCK])
 
 
 def _inherit_restriction(site: Site, *, unrestricting: bool) -> None:

@@ -95,6 +95,7 @@ def oracle_coverage(report):
 def ancestors_and_self(site, parents):
     chain = [site]
     while parents[chain[-1]] is not None:
+        assert parents[chain[-1]] not in chain, f"the site tree has a cycle: {parents}"
         chain.append(parents[chain[-1]])
     return chain
 

@@ -118,6 +118,16 @@ def test_clean_refuses_a_site_inside_its_own_sub_site():
     assert "inside one of its own sub-sites" in messages_of(region)["parent"][0]
 
 
+def test_clean_refuses_a_cycle_that_only_the_database_knows_of():
+    """The parent object in hand is stale: since it was read, its site was moved under this one."""
+    city, plant = factories.SiteFactory(name="Mariupol"), factories.SiteFactory(name="Azovstal")
+    stale_plant = Site.objects.get(pk=plant.pk)  # a top-level site, as read here
+    plant.parent = city
+    plant.save()
+    city.parent = stale_plant
+    assert "inside one of its own sub-sites" in messages_of(city)["parent"][0]
+
+
 def test_clean_refuses_overlapping_live_windows_of_one_corridor():
     window = factories.WindowFactory()
     other = CorridorWindow(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import psycopg
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import OperationalError, connection, transaction
 
 from tests import factories
 from tracker import services
@@ -142,6 +144,27 @@ def test_only_coordinators_manage_sites(alice, carol):
     services.site_save(site=site, user=carol)
     assert Site.objects.get().timezone == "Europe/Kyiv"
     assert Site.history.get().history_user == carol
+
+
+@pytest.mark.postgres
+def test_a_move_in_the_site_tree_waits_for_another_move_to_end(carol):
+    """Two moves checked side by side could close a cycle together: they take turns."""
+    city, plant = factories.SiteFactory(name="Mariupol"), factories.SiteFactory(name="Azovstal")
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
+    )
+    with other:
+        other.execute("SELECT pg_advisory_lock(%s)", [services.SITE_TREE_LOCK])  # another move, under way
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        city.name = "Mariupol city"
+        services.site_save(site=city, user=carol)  # not a move: no wait
+        plant.parent = city
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            services.site_save(site=plant, user=carol)
+    plant.refresh_from_db()
+    assert plant.parent is None
 
 
 def test_any_staff_member_adds_a_source_but_only_coordinators_change_it(alice, carol):
