@@ -124,6 +124,10 @@ class WindowViewSet(ModelViewSet):
     The concrete windows of the corridors, `[starts_at, ends_at)` in UTC, with their
     local times, state, flags and the people who left and arrived through them.
     Coordinators manage them; cancelling one withdraws its flags.
+
+    `flagged`, `open_flags`, `departed` and `arrived` follow `flags/`, `departures/` and
+    `arrivals/`, and `status` follows the clock: they change without moving the window's
+    `updated_at`. A client that syncs with `updated_since` syncs those lists too.
     """
 
     queryset = CorridorWindow.objects.select_related("corridor__origin").order_by("starts_at", "id")
