@@ -213,6 +213,9 @@ def _aware(value: Any) -> dt.datetime | None:
 
 # The flags of a scope, in the columns each row of _pairs() ends with.
 FLAG_COLUMNS = "window_id, hostility_id, id, overlap_start, overlap_end, certainty, status"
+# The side of a row of _pairs() that is missing: no flag yet, or no longer a candidate.
+NO_FLAG = (None,) * len(FLAG_COLUMNS.split(","))
+NO_PAIR = (None,) * len(COLUMNS.split(","))
 
 
 def flags_sql(window_ids: Sequence[int], report_ids: Sequence[int] | None = None) -> tuple[str, list[Any]]:
@@ -257,10 +260,6 @@ def _pairs(candidates: tuple[str, list[Any]], flags: tuple[str, list[Any]]) -> I
         yield from raw.stream(merged, [*params, *flag_params], binary=True, size=STREAM_ROWS)
 
 
-NO_FLAG = (None,) * 7
-NO_PAIR = (None,) * 9
-
-
 @dataclass
 class Plan:
     """What a check must write to make the flags of its scope say what the rule says."""
@@ -285,7 +284,8 @@ def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
     withdrawn = Flag.Status.WITHDRAWN
     for row in rows:
         plan.pairs += 1
-        w_id, w_start, w_end, r_id, coverage_start, coverage_end, ended_at, ongoing, precision = row[:9]
+        (w_id, w_start, w_end, r_id, coverage_start, coverage_end, ended_at, ongoing, precision) = row[: len(NO_PAIR)]
+        (_, _, pk, overlap_start, overlap_end, level, status) = row[len(NO_PAIR) :]
         found = None
         if r_id is not None:
             window = windows.get(w_id)
@@ -298,7 +298,6 @@ def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
                 coverage = Coverage.from_index_bounds(_aware(coverage_start), _aware(coverage_end), instant=instant)  # type: ignore[arg-type]
                 report = reports[r_id] = (coverage, certainty(precision))
             found = overlap_of_coverage(window, *report)
-        pk, overlap_start, overlap_end, level, status = row[11:]
         if pk is None:
             if found is not None:
                 plan.new.append((w_id, r_id, found))
