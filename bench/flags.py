@@ -354,7 +354,7 @@ def latency(world: dict, samples: int, tmp: Path) -> list[float]:
     rng = random.Random(7)
     worker = Worker("prefork", tmp / "latency-worker.log")
     celery_app.conf.task_always_eager = False
-    results = []
+    results, probes = [], []
     try:
         windows = list(CorridorWindow.objects.select_related("corridor").order_by("?")[: samples + 3])
         for i, window in enumerate(windows):
@@ -366,12 +366,16 @@ def latency(world: dict, samples: int, tmp: Path) -> list[float]:
             )
             started = time.perf_counter()
             tracker_services.hostility_report_save(report=report, user=user)
+            probes.append(report.pk)
             while not Flag.objects.filter(hostility=report).exists():
                 time.sleep(0.002)
             if i >= 3:  # the first ones warm the worker up
                 results.append(time.perf_counter() - started)
     finally:
         worker.stop()
+        # Leave the data set as built, so that --reuse finds it again.
+        Flag.objects.filter(hostility__in=probes).delete()
+        HostilityReport.objects.filter(pk__in=probes).delete()
     return results
 
 
