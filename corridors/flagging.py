@@ -1,5 +1,5 @@
 """
-The flag engine (DESIGN.md "Flags"): raise, update, withdraw and reopen the flags
+The flag engine (docs/design.md "Flags"): raise, update, withdraw and reopen the flags
 of windows and hostility reports so that they say what the overlap rule
 (corridors/overlap.py) says about the data as it is now.
 
@@ -74,7 +74,7 @@ COLUMNS = (
     " r.coverage_start, r.coverage_end, r.ended_at, r.ongoing, r.time_precision"
 )
 
-# The sites that touch each corridor (DESIGN.md "Space"): every site on its path,
+# The sites that touch each corridor (docs/design.md "Space"): every site on its path,
 # their ancestors and their descendants. UNION (not UNION ALL) also stops the
 # recursion on a cycle, which Site.clean() forbids anyway.
 REACH_OF_WINDOWS = f"""

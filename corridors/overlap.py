@@ -1,12 +1,12 @@
 """
-The overlap rule (DESIGN.md "Time" rules 4–5, "Flags"): does a corridor window and a
+The overlap rule (docs/design.md "Time" rules 4–5, "Flags"): does a corridor window and a
 hostility report overlap in time, what is the clipped overlap, how certain is it.
 Pure: plain values in, plain values out; no ORM, no clock. Every path that raises
 or withdraws flags — the tasks, the sweep, the tests — decides with this rule: the
 flag engine with `overlap_of_coverage()` on the coverage each report stores (derived
 by `covered_interval()` when it is saved), everything else with `overlap()`.
 
-Where the report is (DESIGN.md "Space") is decided by the candidate queries in
+Where the report is (docs/design.md "Space") is decided by the candidate queries in
 corridors/flagging.py: this rule is only about time.
 """
 

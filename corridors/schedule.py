@@ -1,6 +1,6 @@
 """
 Schedule expansion: "08:00–18:00 local, daily, 3 days from 2022-05-05" into concrete
-UTC windows. Pure: no ORM, no clock (DESIGN.md "Time" rule 3).
+UTC windows. Pure: no ORM, no clock (docs/design.md "Time" rule 3).
 
 Each day is converted for its own date, so DST changes are honoured: 08:00 in Kyiv
 is 06:00 UTC on 26 March 2022 and 05:00 UTC on 27 March. An end at or before the

@@ -1,5 +1,5 @@
 """
-Helpers for the REST API tests (../shared/API.md): a client per persona, the URLs of
+Helpers for the REST API tests (docs/api.md): a client per persona, the URLs of
 the resources, and the few readings every API test makes (ids of a list, CSV + HXL,
 the queries a page costs).
 """
@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-# The resources of API.md, by the basename their routes are registered under.
+# The resources of docs/api.md, by the basename their routes are registered under.
 LIST_ENDPOINTS = (
     "organisation",
     "user",

@@ -1,5 +1,5 @@
 """
-What stretch of time a hostility report covers (DESIGN.md "Time" rule 5). Pure: no
+What stretch of time a hostility report covers (docs/design.md "Time" rule 5). Pure: no
 ORM, no clock. corridors/overlap.py builds the overlap rule on it; the report model
 stores its result as an index key, so that candidate windows are found by a query.
 

@@ -1,5 +1,5 @@
 """
-Local wall-clock time to UTC, by DESIGN.md "Time" rule 3. Pure: no ORM, no clock.
+Local wall-clock time to UTC, by docs/design.md "Time" rule 3. Pure: no ORM, no clock.
 
 - A local time skipped by a DST change moves forward to the first instant that
   exists (03:30 on 27 March 2022 in Kyiv is 04:00 EEST, 01:00 UTC).

@@ -362,7 +362,7 @@ class CivilianCount(Figure):
 class HostilityReport(Figure):
     """
     A report of hostilities at a site. What instant range it covers depends on its
-    `time_precision` and `ongoing` (DESIGN.md, "Time", rule 5; the rule itself is
+    `time_precision` and `ongoing` (docs/design.md, "Time", rule 5; the rule itself is
     corridors/overlap.py).
     """
 
@@ -429,7 +429,7 @@ class HostilityReport(Figure):
         super().save(*args, **kwargs)
 
     def coverage(self) -> Coverage:
-        """The UTC interval this report covers, in its site's zone (DESIGN.md "Time" rule 5)."""
+        """The UTC interval this report covers, in its site's zone (docs/design.md "Time" rule 5)."""
         return covered_interval(
             started_at=self.started_at,
             ended_at=self.ended_at,
@@ -449,7 +449,7 @@ class HostilityReport(Figure):
 
 class IdempotencyRecord(models.Model):
     """
-    The first response to a POST sent with an `Idempotency-Key` header (API.md), kept
+    The first response to a POST sent with an `Idempotency-Key` header (docs/api.md), kept
     for a day so that a client on a bad connection can repeat the request and get
     the same answer instead of a second copy of what it created.
 

@@ -1,5 +1,5 @@
 """
-Who may do what (DESIGN.md, "Who may do what"), in one place: the admin, the API,
+Who may do what (docs/design.md, "Who may do what"), in one place: the admin, the API,
 the staff pages and the services all ask these functions.
 
 | role        | can                                                                    |

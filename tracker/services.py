@@ -132,7 +132,7 @@ def hostility_report_delete(*, report: HostilityReport, user: User) -> None:
 def site_save(*, site: Site, user: User) -> Site:
     """
     Create or change a site. Moving it in the tree re-checks every corridor it touched
-    before or touches after (DESIGN.md "Space"); a new time zone moves what its
+    before or touches after (docs/design.md "Space"); a new time zone moves what its
     hour- and day-precision reports cover, so those are re-checked too.
     """
     if not permissions.can_manage_places(user):

@@ -309,7 +309,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- REST API ---------------------------------------------------------------------
 
-# The contract is ../shared/API.md; its conventions are implemented once, in tracker/api/base.py.
+# The contract is docs/api.md; its conventions are implemented once, in tracker/api/base.py.
 REST_FRAMEWORK = {
     # The first class answers 401s with `WWW-Authenticate: Token`; a browser session
     # works too, with its CSRF check.

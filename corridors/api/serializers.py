@@ -1,4 +1,4 @@
-"""The API's representations of corridors, windows, departures, arrivals and flags (../shared/API.md)."""
+"""The API's representations of corridors, windows, departures, arrivals and flags (docs/api.md)."""
 
 from __future__ import annotations
 

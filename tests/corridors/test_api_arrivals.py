@@ -1,5 +1,5 @@
 """
-`/api/v1/arrivals/` (API.md): people who reached a destination from an origin, maybe
+`/api/v1/arrivals/` (docs/api.md): people who reached a destination from an origin, maybe
 through a corridor window. Anyone reads them; a member of an organisation adds them
 for it and changes its own; a coordinator also verifies or disputes anyone's; an
 admin does everything.

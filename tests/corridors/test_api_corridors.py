@@ -1,5 +1,5 @@
 """
-`/api/v1/corridors/` and `corridors/{id}/schedule/` (API.md): anyone reads them,
+`/api/v1/corridors/` and `corridors/{id}/schedule/` (docs/api.md): anyone reads them,
 coordinators and admins write them; a schedule in the origin's local time expands
 into UTC windows, day by day, honouring DST and past-midnight ends, all or nothing.
 """

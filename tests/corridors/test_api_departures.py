@@ -1,5 +1,5 @@
 """
-`/api/v1/departures/` (API.md): people who left through a corridor, counted at the
+`/api/v1/departures/` (docs/api.md): people who left through a corridor, counted at the
 origin. Anyone reads them; a member of an organisation adds them for it and changes
 its own; a coordinator also verifies or disputes anyone's; an admin does everything.
 """

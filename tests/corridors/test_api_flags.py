@@ -1,5 +1,5 @@
 """
-`/api/v1/flags/` and `flags/{id}/review/` (API.md): a flag says a window and a
+`/api/v1/flags/` and `flags/{id}/review/` (docs/api.md): a flag says a window and a
 hostility report overlap in time and place. The system raises, updates and
 withdraws them; everything is read only to everyone, except that coordinators and
 admins review them: acknowledge, or dismiss with a reason.

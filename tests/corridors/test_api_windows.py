@@ -1,5 +1,5 @@
 """
-`/api/v1/windows/` (API.md): the concrete windows of the corridors, `[starts_at,
+`/api/v1/windows/` (docs/api.md): the concrete windows of the corridors, `[starts_at,
 ends_at)` in UTC with their local times, their state at the time of the request,
 their flags and the people who left and arrived through them. Coordinators and
 admins write them; the live windows of a corridor never overlap.

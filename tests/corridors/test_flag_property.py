@@ -1,7 +1,7 @@
 """
 Property: for random site trees, corridors, schedules and reports — and after random
 edits of them through the services — the flags the engine keeps are exactly those a
-brute-force oracle finds. The oracle below is written from DESIGN.md alone and shares
+brute-force oracle finds. The oracle below is written from docs/design.md alone and shares
 no code with the engine: it walks the site tree by hand, finds local midnights by
 scanning quarter-hours, and compares intervals pairwise.
 """
@@ -66,7 +66,7 @@ def local_hour_floor(t: dt.datetime, zone: str) -> dt.datetime:
 
 
 def oracle_coverage(report):
-    """(start, end or None, is_instant) by DESIGN.md "Time" rule 5."""
+    """(start, end or None, is_instant) by docs/design.md "Time" rule 5."""
     start, end, zone = report["started_at"], report["ended_at"], report["zone"]
     if report["precision"] == "exact":
         if end is None:

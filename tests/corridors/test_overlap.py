@@ -1,4 +1,4 @@
-"""The overlap rule (DESIGN.md "Time" rules 4–5): one table of edge cases."""
+"""The overlap rule (docs/design.md "Time" rules 4–5): one table of edge cases."""
 
 from __future__ import annotations
 

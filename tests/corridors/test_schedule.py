@@ -1,4 +1,4 @@
-"""Schedule expansion and local-to-UTC conversion (DESIGN.md "Time" rule 3)."""
+"""Schedule expansion and local-to-UTC conversion (docs/design.md "Time" rule 3)."""
 
 from __future__ import annotations
 

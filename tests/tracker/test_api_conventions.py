@@ -1,5 +1,5 @@
 """
-The conventions of the REST API (API.md, "Conventions"), proved across its resources:
+The conventions of the REST API (docs/api.md, "Conventions"), proved across its resources:
 UTC instants, ETags and preconditions, Idempotency-Key, pagination and stable
 order, incremental sync with `updated_since`, CSV with HXL hashtags, throttling,
 all-or-nothing writes, and lists whose query count does not grow with the page.

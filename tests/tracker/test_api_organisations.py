@@ -1,4 +1,4 @@
-"""`/api/v1/organisations/`: public to read, written by admins only (API.md, "Resources")."""
+"""`/api/v1/organisations/`: public to read, written by admins only (docs/api.md, "Resources")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """
-The conventions of the REST API (../shared/API.md), implemented once for every resource:
+The conventions of the REST API (docs/api.md), implemented once for every resource:
 
 - fields: instants in UTC on output and never naive on input; JSON numbers, booleans
   and strings taken only as themselves ("12" is not a count);
@@ -331,7 +331,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     An error is JSON whatever format was asked for: a client of `?format=csv` or
     `geojson` gets the same `{"field": [...]}` or `{"detail": ...}` as everyone else
-    (API.md, "Conventions"), not that body flattened into a CSV table.
+    (docs/api.md, "Conventions"), not that body flattened into a CSV table.
     """
     if isinstance(exc, DjangoValidationError):
         detail = as_serializer_error(exc)

@@ -1,4 +1,4 @@
-"""The filters of the facts-on-the-ground lists (../shared/API.md, "Filters"); every one also takes `updated_since`."""
+"""The filters of the facts-on-the-ground lists (docs/api.md, "Filters"); every one also takes `updated_since`."""
 
 from __future__ import annotations
 

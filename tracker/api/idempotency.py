@@ -1,5 +1,5 @@
 """
-`Idempotency-Key` on POST (API.md, "Conventions"): a client on a bad connection that
+`Idempotency-Key` on POST (docs/api.md, "Conventions"): a client on a bad connection that
 does not know whether its request arrived sends it again with the same key, and
 gets the first response again instead of a second copy of what it created.
 

@@ -48,7 +48,7 @@ class RolePermission(permissions.BasePermission):
 
 
 class ContentNegotiation(negotiation.DefaultContentNegotiation):
-    """`?format=` names one of the view's formats; any other is a 400, as an unknown choice value is (API.md)."""
+    """`?format=` names one of the view's formats; any other is a 400, as an unknown choice value is (docs/api.md)."""
 
     def filter_renderers(self, renderers: list[Any], format: str) -> list[Any]:
         matching = [renderer for renderer in renderers if renderer.format == format]

@@ -1,7 +1,7 @@
 """
 The OpenAPI schema says everything a client needs (issue: "without asking us
 anything"): besides what drf-spectacular finds by itself, every operation lists the
-errors it can answer with (API.md, "Conventions") with their JSON body, the headers
+errors it can answer with (docs/api.md, "Conventions") with their JSON body, the headers
 of the conventions (ETag, If-Match, If-None-Match, Idempotency-Key, Retry-After,
 Link, X-Total-Count), and what its CSV and GeoJSON bodies are.
 """

@@ -1,4 +1,4 @@
-"""The API's representations of the facts on the ground (field names: ../shared/API.md, "Resources")."""
+"""The API's representations of the facts on the ground (field names: docs/api.md, "Resources")."""
 
 from __future__ import annotations
 

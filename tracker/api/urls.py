@@ -1,4 +1,4 @@
-"""The REST API, version 1, under /api/v1/ (../shared/API.md)."""
+"""The REST API, version 1, under /api/v1/ (docs/api.md)."""
 
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
