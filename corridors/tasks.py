@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from typing import Any
+import time
+from typing import Any, ClassVar
 
 import kombu.exceptions
 from celery import shared_task
@@ -24,6 +25,8 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from corridors import flagging
+from tracker import services as tracker_services
+from tracker.logs import warn_throttled
 
 log = logging.getLogger("corridors.flags")
 
@@ -31,25 +34,50 @@ log = logging.getLogger("corridors.flags")
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, kombu.exceptions.OperationalError)
 
 
+# After a failed publish, the process does not try the broker again for this many
+# seconds: while it is down, writes are not each held up by a connection attempt.
+PUBLISH_RETRY_AFTER = 5.0
+
+
 class OutboxTask(DjangoTask):
     """
     `delay_on_commit()` that never fails the request whose commit queued it: when the
     broker cannot be reached the change is committed anyway, and its outbox marker
     brings the sweep to it. (Celery's own raises from inside `on_commit`, after the
-    commit, turning a saved change into an error page.)
+    commit, turning a saved change into an error page.) The warning is logged at most
+    once a minute per process, however many writes meet the outage.
     """
+
+    # Shared by every task of the process: it is the broker that is down, not one task.
+    _broker_down_until: ClassVar[float] = 0.0
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
         transaction.on_commit(functools.partial(self._publish, args, kwargs))
 
     def _publish(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self.app.conf.task_always_eager:
+            self.delay(*args, **kwargs)  # no broker: the check runs here, and its errors are errors
+            return
+        if time.monotonic() < OutboxTask._broker_down_until:
+            return  # the marker is there; the sweep runs the check
         try:
             self.delay(*args, **kwargs)
-        except kombu.exceptions.OperationalError as exc:
-            log.warning(
-                "event=broker_unavailable task=%s args=%s error=%r; the sweep will run it", self.name, args, exc
+        # Any error: the change is committed and must be answered as such; whatever
+        # kombu or redis-py raise for a broker that fails mid-publish, the marker stays.
+        except Exception as exc:
+            OutboxTask._broker_down_until = time.monotonic() + PUBLISH_RETRY_AFTER
+            warn_throttled(
+                log,
+                "broker_unavailable",
+                "event=broker_unavailable task=%s args=%s error=%r: the change is saved; the sweep will run its check",
+                self.name,
+                args,
+                exc,
             )
 
+
+# The sweep's heartbeat (tracker.models.Heartbeat): the health check's evidence that beat runs.
+SWEEP_HEARTBEAT = "corridors.sweep_flags"
 
 RETRYING: dict[str, Any] = {
     "base": OutboxTask,
@@ -78,7 +106,9 @@ def check_corridor(corridor_id: int) -> None:
 
 @shared_task(name="corridors.sweep_flags", **RETRYING)
 def sweep_flags() -> None:
-    flagging.flags_sweep(now=timezone.now(), grace=dt.timedelta(seconds=settings.FLAG_SWEEP_GRACE))
+    now = timezone.now()
+    flagging.flags_sweep(now=now, grace=dt.timedelta(seconds=settings.FLAG_SWEEP_GRACE))
+    tracker_services.heartbeat_record(name=SWEEP_HEARTBEAT, now=now)
 
 
 @shared_task(name="corridors.reconcile_all_flags", **RETRYING)

@@ -471,3 +471,22 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.user_id})"
+
+
+class Heartbeat(models.Model):
+    """
+    When a periodic job (run by celery beat) last finished: one row per job, written
+    by the job itself. The health check reads it to tell whether beat is alive; a
+    database row, not a cache key, because it must survive the Redis outage it helps
+    to diagnose.
+    """
+
+    name = models.CharField(_("name"), max_length=100, primary_key=True)
+    at = models.DateTimeField(_("last run"))
+
+    class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

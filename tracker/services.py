@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from corridors import recheck
 from corridors.flagging import corridors_touching_site
 from tracker import permissions
-from tracker.models import Attributed, HostilityReport, IdempotencyRecord, Organisation, Site, Source
+from tracker.models import Attributed, Heartbeat, HostilityReport, IdempotencyRecord, Organisation, Site, Source
 from tracker.selectors import site_descendant_ids
 
 if TYPE_CHECKING:
@@ -262,3 +262,8 @@ def idempotency_records_purge(*, now: dt.datetime) -> int:
     """Forget the responses kept for Idempotency-Keys once their day is over. Returns how many."""
     deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=now - settings.IDEMPOTENCY_KEY_TTL).delete()
     return deleted
+
+
+def heartbeat_record(*, name: str, now: dt.datetime) -> None:
+    """Note that the periodic job `name` has just finished (the health check reads it)."""
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": now})

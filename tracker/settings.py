@@ -146,6 +146,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: one log line and one latency sample per request, whatever answers it.
+    "tracker.middleware.RequestLogMiddleware",
     # Pages are compressed for readers on poor connections; Django's GZip adds random
     # padding against BREACH. Static files come precompressed from WhiteNoise.
     "django.middleware.gzip.GZipMiddleware",
@@ -250,7 +252,17 @@ REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            # Fails open: while Redis is down every read misses and every write is
+            # dropped, with a warning, instead of turning requests into errors.
+            "BACKEND": "tracker.cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that does not answer costs a request at most this, once: then
+            # the cache is left alone for a few seconds (tracker/cache.py).
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -273,10 +285,31 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
+# Broker outages: a worker (and beat) waits for the broker to come back however long
+# it takes, instead of giving up after Celery's default 100 attempts; a worker that
+# stops on an unrecoverable error exits non-zero, and its supervisor (systemd,
+# deploy/) starts it again.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# An unacknowledged task goes back to the queue after this many seconds (Redis has
-# no other way to notice a lost worker); it must exceed the hard time limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(600, CELERY_TASK_TIME_LIMIT * 2)}
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged task goes back to the queue after this many seconds (Redis has
+    # no other way to notice a lost worker); it must exceed the hard time limit.
+    "visibility_timeout": max(600, CELERY_TASK_TIME_LIMIT * 2),
+    # A broker lost without a word (a dead host, a dropped route rather than a closed
+    # connection) is noticed within seconds instead of waiting on a dead socket forever.
+    "socket_connect_timeout": 5,
+    "socket_timeout": 15,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+}
+# A write request queues its flag check after the commit: when the broker is down it
+# gives up after two quick attempts (the outbox marker and the sweep take over)
+# rather than holding the request for Celery's default of four.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# What a lost connection does to a task that is running: it finishes, and its
+# message, given back to the queue by the broker, runs again (checks are idempotent).
+# Said explicitly: Celery warns that its default will change.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Flag engine --------------------------------------------------------------
@@ -441,17 +474,55 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Logging ----------------------------------------------------------------
 
+# One line per record, its time in UTC with the offset (tracker/logs.py); one JSON
+# object per line with LOG_FORMAT=json, for a log collector.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not plain or json.")
+# One line per request (tracker/middleware.py) and per task (tracker/celery.py). Off
+# in development, where runserver prints its own line per request.
+LOG_REQUESTS = env_bool("LOG_REQUESTS", not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "tracker.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tracker.logs.JSONFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "tracker": {"level": LOG_LEVEL},
         "corridors": {"level": LOG_LEVEL},
+        # A failing check is in /health/'s answer, and the outage behind it in the
+        # app's own (rate-limited) warnings: not a traceback per poll.
+        "health_check": {"level": "ERROR"},
     },
 }
+
+# --- Health and metrics -------------------------------------------------------------
+
+# GET /health/ (tracker/health.py): how long a worker has to answer a ping, and how
+# old the oldest pending flag check may be before flags count as stopped (by default:
+# the sweep's grace plus two of its intervals, by when the sweep must have run it).
+HEALTH_WORKER_TIMEOUT = env_int("HEALTH_WORKER_TIMEOUT", 1, minimum=1)
+HEALTH_FLAG_BACKLOG_SECONDS = env_int(
+    "HEALTH_FLAG_BACKLOG_SECONDS", FLAG_SWEEP_GRACE + 2 * FLAG_SWEEP_INTERVAL, minimum=1
+)
+if not DEBUG:
+    # A supervisor or load balancer asks over plain HTTP on the host itself.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+
+# GET /metrics (tracker/metrics.py) for Prometheus, with `Authorization: Bearer <token>`.
+# Unset: there is no /metrics.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 32 random characters.")
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself: the directory where each
+# gunicorn and Celery process of the host writes its counts, for /metrics to add up.
+_multiproc_dir = env_str("PROMETHEUS_MULTIPROC_DIR")
+if _multiproc_dir and not (os.path.isdir(_multiproc_dir) and os.access(_multiproc_dir, os.W_OK)):
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={_multiproc_dir!r} is not a writable directory.")
