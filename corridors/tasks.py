@@ -69,9 +69,10 @@ class OutboxTask(DjangoTask):
             warn_throttled(
                 log,
                 "broker_unavailable",
-                "event=broker_unavailable task=%s args=%s error=%r: the change is saved; the sweep will run its check",
+                "event=broker_unavailable task=%s args=%s error=%s: %s: the change is saved, the sweep will check it",
                 self.name,
                 args,
+                type(exc).__name__,
                 exc,
             )
 

@@ -220,6 +220,5 @@ class Gunicorn(Process):
             return False
         return True
 
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", 30)
-        return requests.get(self.base + path, **kwargs)
+    def get(self, path: str, headers: dict[str, str] | None = None) -> requests.Response:
+        return requests.get(self.base + path, headers=headers, timeout=30)

@@ -53,8 +53,9 @@ class FailOpenRedisCacheClient(RedisCacheClient):
             warn_throttled(
                 log,
                 "cache_unavailable",
-                "event=cache_unavailable operation=%s error=%r: reads miss and writes are dropped until it is back",
+                "event=cache_unavailable operation=%s error=%s: %s: reads miss and writes are dropped until it is back",
                 operation,
+                type(exc).__name__,
                 exc,
             )
             return fallback()
