@@ -286,11 +286,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 # Broker outages: a worker (and beat) waits for the broker to come back however long
-# it takes, instead of giving up after Celery's default 100 attempts; a worker that
-# stops on an unrecoverable error exits non-zero, and its supervisor (systemd,
-# deploy/) starts it again.
+# it takes, instead of giving up after Celery's default 100 attempts, on a transport
+# that survives them (tracker/broker.py); a worker that stops on an unrecoverable
+# error anyway exits non-zero, and its supervisor (systemd, deploy/) starts it again.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+if urlsplit(CELERY_BROKER_URL).scheme == "redis":
+    # kombu's Redis transport, where an outage could stop the worker for good (tracker/broker.py).
+    CELERY_BROKER_TRANSPORT = "tracker.broker:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged task goes back to the queue after this many seconds (Redis has
     # no other way to notice a lost worker); it must exceed the hard time limit.

@@ -12,10 +12,14 @@ import logging
 import re
 
 import pytest
+import redis
 import time_machine
 from asgiref.sync import async_to_sync
 from django.core.cache import caches
 from django.test import override_settings
+from kombu import Connection
+from kombu.common import ignore_errors
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.throttling import SimpleRateThrottle
 
 from corridors.models import FlagCheck
@@ -100,6 +104,40 @@ def test_with_the_cache_down_the_api_answers_instead_of_500(public, monkeypatch)
         monkeypatch.setattr(SimpleRateThrottle, "cache", caches["default"])
         for path in ("/api/v1/sites/", "/api/v1/windows/?flagged=true", "/api/v1/hostilities/"):
             assert api().get(path).status_code == 200
+
+
+# --- The broker transport --------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_a_channel_left_without_its_connection_fails_with_a_connection_error_and_loses_nothing(tmp_path):
+    """
+    What stopped the worker for good (issue 10): Celery drops a broken connection's
+    transport link, then closes its channel, which asks for a new client to give its
+    unacknowledged messages back. With kombu's transport: AttributeError, "Unrecoverable
+    error". With ours: a connection error, which Celery ignores there, and reconnects.
+    """
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        with Connection(server.url) as producer:
+            producer.SimpleQueue("checks").put({"report": 1})
+        connection = Connection(server.url, transport="tracker.broker:Transport")
+        channel = connection.default_channel
+        message = connection.SimpleQueue("checks", channel=channel).get(timeout=5)
+        assert message.payload == {"report": 1}  # delivered, not acknowledged
+
+        channel._disconnect_pools()  # as closing the broken connection does
+        connection._do_close_transport()  # as Celery's collect() does
+        with pytest.raises(RedisConnectionError):
+            channel.qos.restore_unacked()
+        ignore_errors(connection, channel.qos.restore_unacked)  # how Celery calls it: no error escapes
+
+        unacked = redis.Redis.from_url(server.url).hgetall("unacked")
+        assert len(unacked) == 1, "Redis still holds the message, for the next worker or the visibility timeout"
+        channel.qos._on_collect.cancel()  # no second attempt when the channel is garbage-collected
+    finally:
+        server.stop()
 
 
 # --- Logs -------------------------------------------------------------------------------
