@@ -12,14 +12,24 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from typing import Any
 
 from celery import Celery, signals
+from celery.exceptions import CPendingDeprecationWarning
 from django.conf import settings
 
 from tracker.metrics import TASKS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+
+# Celery warns at every lost broker connection that the default of
+# worker_cancel_long_running_tasks_on_connection_loss will change: it is set, knowingly.
+warnings.filterwarnings(
+    "ignore",
+    category=CPendingDeprecationWarning,
+    message=r"\s*In Celery 5\.1 we introduced an optional breaking change",
+)
 
 app = Celery("tracker")
 app.config_from_object("django.conf:settings", namespace="CELERY")

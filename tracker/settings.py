@@ -311,7 +311,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # What a lost connection does to a task that is running: it finishes, and its
 # message, given back to the queue by the broker, runs again (checks are idempotent).
-# Said explicitly: Celery warns that its default will change.
+# Chosen, so Celery's warning that its default will change is silenced (tracker/celery.py).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
