@@ -34,7 +34,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from health_check import checks as library
 from health_check.base import HealthCheck
-from health_check.exceptions import ServiceUnavailable
+from health_check.exceptions import HealthCheckException, ServiceUnavailable
 from health_check.views import HealthCheckView
 
 from corridors.models import FlagCheck
@@ -58,6 +58,13 @@ class Database(library.Database):
 @dataclasses.dataclass
 class Cache(library.Cache):
     name: ClassVar[str] = "cache"
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        except HealthCheckException as exc:
+            # The library's message names its probe key; this one says what it means.
+            raise ServiceUnavailable("a value written to the cache was not read back: is Redis down?") from exc
 
 
 @dataclasses.dataclass
