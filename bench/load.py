@@ -447,6 +447,7 @@ def main() -> None:
     data = build()
     env = app_env("")
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    load_before = os.getloadavg()[0]
     shapes = {}
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -482,7 +483,8 @@ def main() -> None:
             f"{args.seconds} --write`. Data: the demo scenario plus {sizes} (modest on purpose). Each shape: "
             f"{args.readers} reader and {args.writers} writer threads for {args.seconds} s; gunicorn with 2 sync "
             "workers per web process, one `celery worker` (concurrency 1) per worker process, one beat, one "
-            "PostgreSQL, one Redis.",
+            f"PostgreSQL, one Redis. The machine's load average (1 min) was {load_before:.1f} before the run "
+            f"and {os.getloadavg()[0]:.1f} after it: on 2 cores, anything above 2 is other work competing.",
             "",
             *lines,
             "",
