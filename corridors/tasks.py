@@ -49,7 +49,7 @@ class OutboxTask(DjangoTask):
     """
 
     # Shared by every task of the process: it is the broker that is down, not one task.
-    _broker_down_until: ClassVar[float] = 0.0
+    _broker_down_until: ClassVar[dict[str, float]] = {}  # broker URL → time.monotonic()
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
         transaction.on_commit(functools.partial(self._publish, args, kwargs))
@@ -58,14 +58,15 @@ class OutboxTask(DjangoTask):
         if self.app.conf.task_always_eager:
             self.delay(*args, **kwargs)  # no broker: the check runs here, and its errors are errors
             return
-        if time.monotonic() < OutboxTask._broker_down_until:
+        broker = str(self.app.conf.broker_url)
+        if time.monotonic() < OutboxTask._broker_down_until.get(broker, 0.0):
             return  # the marker is there; the sweep runs the check
         try:
             self.delay(*args, **kwargs)
         # Any error: the change is committed and must be answered as such; whatever
         # kombu or redis-py raise for a broker that fails mid-publish, the marker stays.
         except Exception as exc:
-            OutboxTask._broker_down_until = time.monotonic() + PUBLISH_RETRY_AFTER
+            OutboxTask._broker_down_until[broker] = time.monotonic() + PUBLISH_RETRY_AFTER
             warn_throttled(
                 log,
                 "broker_unavailable",

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 
+import kombu.exceptions
 import pytest
 import redis
 import time_machine
@@ -23,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.throttling import SimpleRateThrottle
 
 from corridors.models import FlagCheck
-from corridors.tasks import SWEEP_HEARTBEAT
+from corridors.tasks import SWEEP_HEARTBEAT, OutboxTask
 from tests.api import api
 from tests.live import PrivateRedis, free_port
 from tests.tracker.test_settings import PRODUCTION, manage
@@ -104,6 +105,29 @@ def test_with_the_cache_down_the_api_answers_instead_of_500(public, monkeypatch)
         monkeypatch.setattr(SimpleRateThrottle, "cache", caches["default"])
         for path in ("/api/v1/sites/", "/api/v1/windows/?flagged=true", "/api/v1/hostilities/"):
             assert api().get(path).status_code == 200
+
+
+# --- Queueing a task with the broker down ------------------------------------------------
+
+
+def test_with_the_broker_down_a_write_does_not_wait_for_it_again_for_a_while(monkeypatch, caplog):
+    """One failed publish, then the outbox and the sweep: later writes do not try the broker each."""
+    task = celery_app.tasks["corridors.check_report"]
+    attempts = []
+
+    def unreachable(*args, **kwargs):
+        attempts.append(args)
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    celery_app.conf.task_always_eager = False  # as with a broker (conftest puts it back)
+    monkeypatch.setattr(task, "delay", unreachable)
+    monkeypatch.setattr(OutboxTask, "_broker_down_until", {})
+    with caplog.at_level(logging.WARNING, logger="corridors.flags"):
+        for report_id in range(5):
+            task._publish((report_id,), {})  # what delay_on_commit runs after the commit
+    assert attempts == [(0,)]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("event=broker_unavailable task=corridors.check_report args=(0,) error=OperationalError")
 
 
 # --- The broker transport --------------------------------------------------------------
