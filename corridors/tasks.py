@@ -55,17 +55,18 @@ class OutboxTask(DjangoTask):
         transaction.on_commit(functools.partial(self._publish, args, kwargs))
 
     def _publish(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if self.app.conf.task_always_eager:
-            self.delay(*args, **kwargs)  # no broker: the check runs here, and its errors are errors
-            return
+        eager = self.app.conf.task_always_eager
         broker = str(self.app.conf.broker_url)
-        if time.monotonic() < OutboxTask._broker_down_until.get(broker, 0.0):
+        if not eager and time.monotonic() < OutboxTask._broker_down_until.get(broker, 0.0):
             return  # the marker is there; the sweep runs the check
         try:
             self.delay(*args, **kwargs)
-        # Any error: the change is committed and must be answered as such; whatever
-        # kombu or redis-py raise for a broker that fails mid-publish, the marker stays.
+        # With a broker, any error: the change is committed and must be answered as such;
+        # whatever kombu or redis-py raise for a broker that fails mid-publish, the marker
+        # stays. Without one (eager), the check ran here, and its own errors are errors.
         except Exception as exc:
+            if eager and not isinstance(exc, kombu.exceptions.OperationalError):
+                raise
             OutboxTask._broker_down_until[broker] = time.monotonic() + PUBLISH_RETRY_AFTER
             warn_throttled(
                 log,

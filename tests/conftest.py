@@ -25,6 +25,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from tests import factories
 from tracker.celery import app as celery_app
+from tracker.logs import _Throttle
 from tracker.models import Role
 
 hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
@@ -87,6 +88,15 @@ def _fresh_throttles(monkeypatch):
     cache shares Redis with the Celery broker.
     """
     monkeypatch.setattr(SimpleRateThrottle, "cache", LocMemCache(f"throttles-{uuid.uuid4()}", {}))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warning_throttle(monkeypatch):
+    """
+    Which rate-limited warnings were said lately (tracker/logs.py) is kept per process:
+    each test starts with none, so that a warning one test caused never hides another's.
+    """
+    monkeypatch.setattr("tracker.logs._throttle", _Throttle())
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ from tests.tracker.test_settings import PRODUCTION, manage
 from tracker import health
 from tracker.cache import FailOpenRedisCacheClient
 from tracker.celery import app as celery_app
-from tracker.logs import JSONFormatter, PlainFormatter, _Throttle, warn_throttled
+from tracker.logs import JSONFormatter, PlainFormatter, warn_throttled
 from tracker.models import Heartbeat
 
 UTC = dt.UTC
@@ -47,12 +47,6 @@ def dead_redis_cache(port: int, **options) -> dict:
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, **options},
         }
     }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_warning_throttle(monkeypatch):
-    """Which warnings were said lately is kept per process: each test starts with none."""
-    monkeypatch.setattr("tracker.logs._throttle", _Throttle())
 
 
 # --- The cache fails open ---------------------------------------------------------------
