@@ -138,7 +138,7 @@ class User(TimeStamped, AbstractUser):
         user = super().from_db(db, field_names, values, *args, **kwargs)
         # What the row said when it was read: a save that changes the role or the
         # activation is a security event (tracker/signals.py).
-        user._loaded_access = (user.role, user.is_active) if {"role", "is_active"} <= set(field_names) else None
+        user._loaded_access = (str(user.role), user.is_active) if {"role", "is_active"} <= set(field_names) else None
         return user
 
     def set_password(self, raw_password: str | None) -> None:

@@ -87,10 +87,12 @@ def _access_changed(user: User) -> None:
 
 def on_user_saved(sender: Any, instance: User, created: bool, update_fields: Any = None, **kwargs: Any) -> None:
     loaded = getattr(instance, "_loaded_access", None)
-    now_access = (instance.role, instance.is_active)
+    now_access = (str(instance.role), instance.is_active)
     if created:
         accounts.security_event_record(
-            kind=Kind.ACCOUNT_CREATED, account=instance, detail={"role": instance.role, "is_active": instance.is_active}
+            kind=Kind.ACCOUNT_CREATED,
+            account=instance,
+            detail={"role": str(instance.role), "is_active": instance.is_active},
         )
     elif loaded is not None and loaded != now_access:
         accounts.security_event_record(
