@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class TrackerConfig(AppConfig):
     name = "tracker"
     verbose_name = _("Facts on the ground")
+
+    def ready(self) -> None:
+        from tracker import signals
+
+        signals.connect()

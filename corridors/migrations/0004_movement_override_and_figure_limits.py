@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('corridors', '0003_flag_check_outbox'),
-        ('tracker', '0004_figure_limits'),
+        ('tracker', '0005_figure_limits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0003_api'),
+        ('tracker', '0004_security_event_log'),
     ]
 
     operations = [
