@@ -244,3 +244,22 @@ class TestNames:
     )
     def test_normalise_name(self, typed, stored):
         assert validators.normalise_name(typed) == stored
+
+
+class TestInUkrainian:
+    def test_the_api_says_it_in_the_language_asked_for(self, alice, site, source):
+        body = {"site": site.pk, "as_of": "2030-01-01T00:00:00Z", "count": 12, "source": source.pk}
+        response = api(alice).post(url("count-list"), body, format="json", HTTP_ACCEPT_LANGUAGE="uk")
+        assert response.json() == {
+            "as_of": ["Цей час у майбутньому, а дані повідомляють про те, що вже сталося. Перевірте рік і дату."]
+        }
+
+    def test_the_quick_form_names_the_choices_in_ukrainian(self, alice, site, source):
+        with translation.override("uk"):
+            address = reverse("tracker:count_new")
+        data = {"site": site.pk, "count": "7", "qualifier": "exact", "source": source.pk, "as_of": "2022-10-30T03:30"}
+        response = staff(alice).post(address, data)
+        assert response.context["form"].errors["as_of"] == [
+            "2022-10-30 03:30 у зоні Europe/Kyiv було двічі, коли годинники перевели назад: "
+            "вкажіть 03:30 +03:00 (перший раз) або 03:30 +02:00 (другий)."
+        ]
