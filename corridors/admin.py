@@ -143,6 +143,8 @@ class CorridorAdmin(CoordinatorAdmin):
     )
     readonly_fields = ("organisation", "created_by")
     inlines = (WaypointInline, WindowInline)
+    # The announcement is a figure: its time is read as the figures' are (windows are not).
+    formfield_overrides = FigureAdmin.formfield_overrides
     change_form_template = "admin/corridors/corridor/change_form.html"
 
     def save_model(self, request: HttpRequest, obj: Corridor, form: Any, change: bool) -> None:
