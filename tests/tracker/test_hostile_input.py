@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tests import factories
 from tests.api import LIST_ENDPOINTS, api, url
-from tracker.api.parsers import MAX_DEPTH, nesting_depth
+from tracker.api.parsers import MAX_BODY_BYTES, MAX_DEPTH, nests_deeper_than
 
 pytestmark = pytest.mark.django_db
 
@@ -17,20 +17,21 @@ DEEP = "[" * 3000 + "]" * 3000  # ~6 KB: the body that made Python's json module
 
 
 @pytest.mark.parametrize(
-    ("text", "depth"),
+    ("value", "limit", "deeper"),
     [
-        ("1", 0),
-        ('"[[[["', 0),  # brackets inside a string do not nest
-        ('"\\"[["', 0),  # nor after an escaped quote
-        ("[]", 1),
-        ('{"waypoints": [1, 2]}', 2),
-        ('[{"a": [{"b": []}]}, []]', 5),
-        ('{"a": "]]]]", "b": [[]]}', 3),
-        (DEEP, 3000),
+        (1, 0, False),
+        ("[[[[", 0, False),  # brackets inside a string do not nest
+        ([], 0, True),
+        ([], 1, False),
+        ({"waypoints": [1, 2]}, 1, True),
+        ({"waypoints": [1, 2]}, 2, False),
+        ([{"a": [{"b": []}]}, []], 4, True),
+        ([{"a": [{"b": []}]}, []], 5, False),
+        ([[[]], {"a": {"b": {"c": {}}}}], 3, True),  # the deepest branch counts, whichever it is
     ],
 )
-def test_nesting_depth(text, depth):
-    assert nesting_depth(text) == depth
+def test_nests_deeper_than(value, limit, deeper):
+    assert nests_deeper_than(value, limit) is deeper
 
 
 class TestDeepJSON:
@@ -60,9 +61,22 @@ class TestDeepJSON:
             "acronym": "HH",
             "x": json.loads("[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)),
         }
-        assert nesting_depth(json.dumps(body)) == MAX_DEPTH
+        assert nests_deeper_than(body, MAX_DEPTH - 1) and not nests_deeper_than(body, MAX_DEPTH)
         response = api(dave).post(url("organisation-list"), body, format="json")
         assert response.status_code == 201  # the unknown field is ignored, as every unknown field is
+
+    @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 900])
+    def test_a_body_deeper_than_the_limit_but_short_of_pythons_is_400(self, dave, depth):
+        body = '{"name": "x", "deep": ' + "[" * depth + "]" * depth + "}"
+        response = api(dave).generic("POST", url("organisation-list"), body, content_type="application/json")
+        assert response.status_code == 400
+        assert "levels deep" in response.json()["detail"]
+
+    def test_a_body_larger_than_the_apis_limit_is_413(self, dave):
+        body = json.dumps({"name": "Helping Hands", "acronym": "HH", "padding": "x" * MAX_BODY_BYTES})
+        response = api(dave).generic("POST", url("organisation-list"), body, content_type="application/json")
+        assert response.status_code == 413
+        assert response.json() == {"detail": f"The request body is larger than {MAX_BODY_BYTES} bytes."}
 
     def test_a_body_larger_than_the_upload_limit_is_413(self, dave, settings):
         settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000

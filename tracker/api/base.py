@@ -47,7 +47,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.api import idempotency
-from tracker.api.parsers import RequestTooLarge
+from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
 from tracker.services import InUse
 from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_url
 
@@ -358,9 +358,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, InUse):
         exc = Conflict(str(exc))
     elif isinstance(exc, RequestDataTooBig):
-        exc = RequestTooLarge(
-            _("The request body is larger than %(limit)d bytes.") % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
-        )
+        limit = min(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BODY_BYTES, MAX_BODY_BYTES)
+        exc = RequestTooLarge(_("The request body is larger than %(limit)d bytes.") % {"limit": limit})
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
