@@ -384,6 +384,9 @@ class Figure(Attributed):
 
     # The instants that must not lie in the future (future_errors).
     past_fields: tuple[str, ...] = ("reported_at",)
+    # The related rows this figure's rules read: locked while it is checked and written
+    # (tracker/services.py, `_lock_context`), in this order.
+    context_fields: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
@@ -499,6 +502,8 @@ class HostilityReport(Figure):
         ]
 
     past_fields = ("started_at", "ended_at", "reported_at")
+    # Its site's zone decides what an hour- or day-precision report covers.
+    context_fields = ("site",)
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.site} from {self.started_at:%Y-%m-%d %H:%M}"

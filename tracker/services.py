@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.utils.translation import gettext as _
 
@@ -189,27 +189,25 @@ def _keep_or_clear_override(
 def _lock_context(figure: Attributed) -> None:
     """
     Share-lock, until the end of the transaction, the rows a figure's rules are
-    checked against, and read them again: a report's site (its zone decides what an
-    hour- or day-precision report covers), a movement's corridor (its path) and
-    window (its times). A change to one of those takes the row's lock and waits for
-    this figure, then sees it (and checks it: CorridorWindow.clean, corridor_save);
-    or this figure waits for the change, and is checked against what it made.
+    checked against (its `context_fields`), and read them again: a report's site
+    (its zone decides what an hour- or day-precision report covers), a movement's
+    corridor (its path) and window (its times). A change to one of those takes the
+    row's lock and waits for this figure, then sees it (and checks it:
+    CorridorWindow.clean, corridor_save); or this figure waits for the change, and is
+    checked against what it made.
     """
-    window, movement = _foreign_key(figure, "window"), cast(Any, figure)
-    if window is not None and movement.window_id is not None and movement.corridor_id is None:
-        # A movement linked to a window is through that window's corridor (Movement.clean says
-        # so too); known now, its corridor is locked before its window, in the order window_save() takes them.
+    names = getattr(figure, "context_fields", ())
+    movement = cast(Any, figure)
+    if "window" in names and movement.window_id is not None and movement.corridor_id is None:
+        # A movement linked to a window is through that window's corridor (Movement.clean says so too).
+        window_model = movement._meta.get_field("window").related_model
         movement.corridor_id = (
-            window.related_model._default_manager.filter(pk=movement.window_id)
-            .values_list("corridor_id", flat=True)
-            .first()
+            window_model._default_manager.filter(pk=movement.window_id).values_list("corridor_id", flat=True).first()
         )
-    related = [
-        (name, field.related_model, pk)
-        for name in ("site", "corridor", "window")
-        if (field := _foreign_key(figure, name)) is not None and (pk := getattr(figure, f"{name}_id")) is not None
-    ]
-    for name, model, pk in related:
+    for name in names:
+        model, pk = cast(Any, figure._meta.get_field(name).related_model), getattr(figure, f"{name}_id")
+        if pk is None:
+            continue
         if connection.vendor == "postgresql":  # SQLite runs one write transaction at a time
             with connection.cursor() as cursor:
                 table = connection.ops.quote_name(model._meta.db_table)
@@ -217,14 +215,6 @@ def _lock_context(figure: Attributed) -> None:
         fresh = model._default_manager.filter(pk=pk).first()
         if fresh is not None:  # gone meanwhile: the foreign key refuses the write
             setattr(figure, name, fresh)
-
-
-def _foreign_key(figure: Attributed, name: str) -> Any:
-    try:
-        field = figure._meta.get_field(name)
-    except FieldDoesNotExist:
-        return None
-    return field if field.many_to_one else None
 
 
 @transaction.atomic
