@@ -20,10 +20,22 @@ from django.utils.translation import gettext as _
 from corridors import recheck
 from corridors.flagging import corridors_touching_site
 from tracker import permissions
-from tracker.models import Attributed, HostilityReport, IdempotencyRecord, Organisation, Site, Source
-from tracker.selectors import site_descendant_ids
+from tracker.models import (
+    Attributed,
+    CivilianCount,
+    HostilityReport,
+    IdempotencyRecord,
+    LatestCount,
+    Organisation,
+    Site,
+    Source,
+    Verification,
+)
+from tracker.selectors import latest_count_rows, site_descendant_ids
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tracker.models import User
 
 M = TypeVar("M", bound=models.Model)
@@ -99,7 +111,11 @@ def figure_save(*, figure: Attributed, user: User) -> Attributed:
             raise PermissionDenied(_("You can change only your own organisation's figures."))
     if "verification" in changed and not permissions.can_set_verification(user, figure.verification):
         raise PermissionDenied(_("Only a coordinator can mark a figure verified or disputed."))
-    return audited_save(figure, user=user)
+    moved_from = _stored_site_id(figure) if "site" in changed else None
+    audited_save(figure, user=user)
+    if isinstance(figure, CivilianCount):
+        site_latest_counts_refresh(site_ids=[figure.site_id, *([moved_from] if moved_from else [])])
+    return figure
 
 
 @transaction.atomic
@@ -107,6 +123,67 @@ def figure_delete(*, figure: Attributed, user: User) -> None:
     if not permissions.can_edit_figure(user, figure):
         raise PermissionDenied(_("You can delete only your own organisation's figures."))
     audited_delete(figure, user=user)
+    if isinstance(figure, CivilianCount):
+        site_latest_counts_refresh(site_ids=[figure.site_id])
+
+
+def _stored_site_id(figure: Attributed) -> int | None:
+    """The site a stored count is at before this change (None for anything else)."""
+    if not isinstance(figure, CivilianCount) or figure._state.adding:
+        return None
+    return CivilianCount.objects.filter(pk=figure.pk).values_list("site_id", flat=True).first()
+
+
+def site_latest_counts_refresh(*, site_ids: Iterable[int]) -> None:
+    """
+    Recompute these sites' latest counts (tracker.models.LatestCount) from their counts,
+    in the caller's transaction: every service that creates, changes, retracts or
+    deletes a count calls it.
+
+    The sites' rows are locked first, in id order (FOR NO KEY UPDATE, which does not
+    block the inserts of counts that refer to them): two transactions that write counts
+    of one site recompute one after the other, the second seeing the first's count once
+    it has committed. Without the lock each sees only its own new count, and whichever
+    commits last wins, even with the older count.
+    """
+    ids = sorted(set(site_ids))
+    if not ids:
+        return
+    with transaction.atomic():
+        list(Site.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+        rows = []
+        for site_id in ids:
+            latest = (
+                CivilianCount.objects.filter(site_id=site_id)
+                .exclude(verification=Verification.RETRACTED)
+                .order_by("-as_of", "-id")
+                .values_list("pk", "count", "as_of")
+                .first()
+            )
+            if latest is not None:
+                pk, count, as_of = latest
+                rows.append(LatestCount(site_id=site_id, civilian_count_id=pk, count=count, as_of=as_of))
+        # Replaced rather than updated: a count moved from one site to another stays the latest of one only.
+        LatestCount.objects.filter(site_id__in=ids).delete()
+        LatestCount.objects.bulk_create(rows)
+
+
+def site_latest_counts_rebuild() -> int:
+    """
+    Recompute every site's latest count from scratch (after rows were written around the
+    services, as the benchmarks' COPY does); returns how many sites have one. Run it
+    while nothing else writes counts.
+    """
+    with transaction.atomic():
+        LatestCount.objects.all().delete()
+        rows = LatestCount.objects.bulk_create(
+            (
+                LatestCount(site_id=site, civilian_count_id=pk, count=count, as_of=as_of)
+                for site, pk, count, as_of in latest_count_rows().iterator()
+            ),
+            batch_size=2000,
+        )
+    return len(rows)
 
 
 @transaction.atomic
