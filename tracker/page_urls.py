@@ -12,6 +12,8 @@ urlpatterns = [
     path("overview/data/", views.overview_data, name="overview_data"),
     path("sites/<int:pk>/", views.site_detail, name="site"),
     path("map/", views.map_page, name="map"),
+    path("map/tiles/<int:zoom>/<int:x>/<int:y>/", views.map_tile, name="map_tile"),
+    path("map/corridors/", views.map_corridors, name="map_corridors"),
     path(
         "staff/login/",
         auth_views.LoginView.as_view(template_name="tracker/staff/login.html", redirect_authenticated_user=True),
