@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -70,7 +69,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from common import log, reset_database  # noqa: E402
+from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database  # noqa: E402
 from dataset import UTC, build, describe  # noqa: E402
 from django.db import connection  # noqa: E402
 
@@ -192,76 +191,6 @@ def count_queries() -> dict[str, tuple[int, int]]:
     return out
 
 
-WRK_SCRIPT = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d\\n", summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.status + e.timeout))
-  -- The slice's latency quantiles, every 0.1 %, to pool the slices' percentiles.
-  for i = 1, 1000 do io.write(string.format("Q %d\\n", latency:percentile(i / 10))) end
-end
-"""
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    log("installing wrk (Debian's package)")
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    )
-    return shutil.which("wrk") or "wrk"
-
-
-class Sample:
-    """The requests of one endpoint (or its floor) over all its slices: time, count and latencies."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.requests = 0
-        self.quantiles: list[tuple[int, float]] = []  # (latency in µs, how many requests it stands for)
-        self.slice_rates: list[float] = []
-
-    def add(self, seconds: float, requests: int, quantiles: list[int]) -> None:
-        self.seconds += seconds
-        self.requests += requests
-        self.quantiles += [(us, requests / len(quantiles)) for us in quantiles]
-        self.slice_rates.append(requests / seconds)
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, p: float) -> float:
-        """In milliseconds, over the requests of every slice (each slice's quantiles weighted by its requests)."""
-        rank, seen = p / 100 * self.requests, 0.0
-        for us, weight in sorted(self.quantiles):
-            seen += weight
-            if seen >= rank - 1e-9:
-                return us / 1000
-        return max(self.quantiles)[0] / 1000
-
-
-def load(wrk: str, script: Path, path: str, seconds: int, connections: int) -> tuple[float, int, list[int]]:
-    """One wrk run (one thread): its length in seconds, its requests and their latency quantiles in µs."""
-    result = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), BASE + path],
-        capture_output=True,
-        text=True,
-    )
-    out = result.stdout
-    line = next((line for line in out.splitlines() if line.startswith("RESULT ")), None)
-    if result.returncode or line is None:
-        raise SystemExit(f"wrk failed on {path}:\n{out[:2000]}\n{result.stderr[:2000]}")
-    requests, duration_us, errors = (int(x) for x in line.split()[1:])
-    if errors:
-        raise SystemExit(f"wrk counted {errors} errors on {path}:\n{out[:2000]}")
-    quantiles = [int(q.split()[1]) for q in out.splitlines() if q.startswith("Q ")]
-    return duration_us / 1e6, requests, quantiles
-
-
 def measure(wrk: str, slices: int, seconds: int, connections: int) -> dict[str, dict[str, Sample]]:
     """
     Each endpoint and its floor in alternating slices of `seconds`: API then floor, then
@@ -273,13 +202,13 @@ def measure(wrk: str, slices: int, seconds: int, connections: int) -> dict[str, 
     script = Path(script_file.name)
     try:
         for _label, api_path, floor_path in ENDPOINTS:  # warm-up: imports, connections, caches
-            load(wrk, script, api_path, 3, connections)
-            load(wrk, script, floor_path, 3, connections)
+            load(wrk, script, BASE + api_path, 3, connections)
+            load(wrk, script, BASE + floor_path, 3, connections)
         for i in range(slices):
             for label, api_path, floor_path in ENDPOINTS:
                 pair = [("api", api_path), ("floor", floor_path)]
                 for variant, path in pair if i % 2 == 0 else reversed(pair):
-                    results[label][variant].add(*load(wrk, script, path, seconds, connections))
+                    results[label][variant].add(*load(wrk, script, BASE + path, seconds, connections))
             if (i + 1) % 10 == 0 or i + 1 == slices:
                 log(
                     f"{i + 1}/{slices} slices: "

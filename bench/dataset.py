@@ -16,6 +16,7 @@ import random
 from common import copy_rows
 from django.db import connection
 
+from tracker import services
 from tracker.coverage import covered_interval
 from tracker.localtime import to_utc
 
@@ -357,6 +358,8 @@ def build(*, counts: int = N_COUNTS, reports: int = N_BACKGROUND_REPORTS, seed: 
     movement = [*figure_columns, "origin_id", "corridor_id", "window_id", "count", "qualifier"]
     copy_rows("corridors_departure", [*movement, "departed_at"], departures)
     copy_rows("corridors_arrival", [*movement, "destination_id", "arrived_at"], arrivals)
+    # The services keep each site's latest count as they write counts; rows written around them need it here.
+    services.site_latest_counts_rebuild()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
 

@@ -99,6 +99,7 @@ def _fresh_page_cache(monkeypatch):
     the real cache.
     """
     monkeypatch.setattr(pagecache, "cache", LocMemCache(f"pages-{uuid.uuid4()}", {}))
+    monkeypatch.setattr(pagecache, "local", pagecache.Local())
 
 
 @pytest.fixture(autouse=True)

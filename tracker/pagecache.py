@@ -22,8 +22,11 @@ public data changes or time moves the page on.
 
 A page is rendered from data read after the generation was read, and kept under that
 generation: a write that commits meanwhile starts a newer one, so the page is not served
-again. When the cache cannot be reached, every request renders the page (the cache
-fails open: tracker/cache.py).
+again. Each process also keeps the pages it served last in its own memory, and asks the
+shared cache for the generation at most once every LOCAL_SECONDS: a visitor of a busy
+page costs no round trip to Redis, and a write reaches every process within that
+second (at once in the process that wrote it). When the cache cannot be reached, every
+request renders the page (the cache fails open: tracker/cache.py).
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +56,9 @@ MAX_AGE = 60
 GENERATION_KEY = "pages:generation"
 # The cache the pages are kept in: Django's default (the tests give each test its own).
 cache: Any = default_cache
+# How long a process trusts the generation it last read, and how many pages it keeps in memory.
+LOCAL_SECONDS = 1.0
+LOCAL_PAGES = 200
 
 # What a public page shows, by model ("app_label.ModelName"): a save or delete of any of
 # them makes every kept page stale. tests/tracker/test_pagecache.py checks that every
@@ -92,7 +101,43 @@ def on_write(sender: type, **kwargs: Any) -> None:
 
 
 def _new_generation() -> None:
-    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    generation = uuid.uuid4().hex
+    cache.set(GENERATION_KEY, generation, timeout=None)
+    local.generation = (time.time(), generation)
+
+
+class Local:
+    """This process's copies: the generation it last read (and when), and the pages it served last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.generation: tuple[float, str | None] = (-math.inf, None)
+        self.pages: OrderedDict[str, Kept] = OrderedDict()
+
+    def current_generation(self) -> str | None:
+        read_at, generation = self.generation
+        now = time.time()
+        if not 0 <= now - read_at < LOCAL_SECONDS:
+            generation = cache.get(GENERATION_KEY)
+            self.generation = (now, generation)
+        return generation
+
+    def get(self, key: str) -> Kept | None:
+        with self.lock:
+            kept = self.pages.get(key)
+            if kept is not None:
+                self.pages.move_to_end(key)
+            return kept
+
+    def put(self, key: str, kept: Kept) -> None:
+        with self.lock:
+            self.pages[key] = kept
+            self.pages.move_to_end(key)
+            while len(self.pages) > LOCAL_PAGES:
+                self.pages.popitem(last=False)
+
+
+local = Local()
 
 
 @dataclass(frozen=True)
@@ -138,10 +183,10 @@ def serve(
         patch_vary_headers(response, ("Cookie",))
         return response
     key = f"pages:{name}:{get_language()}:{canonical_query(params)}"
-    found = cache.get_many([GENERATION_KEY, key])
-    generation, kept = found.get(GENERATION_KEY), found.get(key)
+    generation = local.current_generation()
     now = timezone.now()
-    if not (isinstance(kept, Kept) and kept.generation == generation and kept.expires > now.timestamp()):
+    kept = _kept(key, generation, now)
+    if kept is None:
         rendered = render()
         if rendered.response.status_code != 200:
             patch_vary_headers(rendered.response, ("Cookie",))
@@ -153,6 +198,16 @@ def serve(
     patch_vary_headers(response, ("Cookie",))
     # 304 when the request sends this ETag back (typed as possibly None: only when given no response).
     return get_conditional_response(request, etag=kept.etag, response=response) or response
+
+
+def _kept(key: str, generation: str | None, now: dt.datetime) -> Kept | None:
+    """The page kept under `key` for this generation, not expired: from this process's memory, else the cache."""
+    for source in (local.get, cache.get):
+        found = source(key)
+        if isinstance(found, Kept) and found.generation == generation and found.expires > now.timestamp():
+            local.put(key, found)
+            return found
+    return None
 
 
 def _keep(key: str, rendered: Rendered, generation: str | None, now: dt.datetime) -> Kept:
@@ -169,4 +224,5 @@ def _keep(key: str, rendered: Rendered, generation: str | None, now: dt.datetime
         expires=expires.timestamp(),
     )
     cache.set(key, kept, timeout=max(1, math.ceil((expires - now).total_seconds())))
+    local.put(key, kept)
     return kept
