@@ -103,6 +103,15 @@ def _fresh_page_cache(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _second_factor_not_required(settings):
+    """
+    Tests log in with a password alone (force_login, client.login, the browser's login
+    page), as in the embedded demo; the tests of two-factor authentication turn it on.
+    """
+    settings.STAFF_2FA_REQUIRED = False
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

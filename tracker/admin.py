@@ -9,18 +9,35 @@ tracker/permissions.py.
 
 from __future__ import annotations
 
+import csv
+import json
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
-from tracker import permissions, services
-from tracker.models import CivilianCount, HostilityReport, Organisation, Site, Source, User, Verification
+from tracker import accounts, permissions, services
+from tracker.api.renderers import csv_cell
+from tracker.models import (
+    CivilianCount,
+    HostilityReport,
+    Organisation,
+    SecurityEvent,
+    Site,
+    Source,
+    User,
+    Verification,
+)
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -148,6 +165,39 @@ class UserAdmin(DjangoUserAdmin, SimpleHistoryAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "organisation", "role", "password1", "password2")}),
     )
     readonly_fields = ("last_login", "date_joined")
+    actions = ["reset_second_factor"]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return (*super().get_list_display(request), "second_factor")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        # One subquery, not a query per row.
+        app = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_second_factor=Exists(app))
+
+    @admin.display(boolean=True, description=_("two-factor"), ordering="has_second_factor")
+    def second_factor(self, account: User) -> bool:
+        return bool(getattr(account, "has_second_factor", False))
+
+    @admin.action(description=_("Reset two-factor authentication (a lost phone): they set it up again at next login"))
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        done = 0
+        for account in queryset:
+            try:
+                if accounts.second_factor_remove(account=account, user=request.user):  # type: ignore[arg-type]
+                    done += 1
+            except PermissionDenied as exc:
+                self.message_user(request, f"{account}: {exc}", messages.ERROR)
+        self.message_user(
+            request,
+            ngettext(
+                "Two-factor authentication reset for %(n)d account.",
+                "Two-factor authentication reset for %(n)d accounts.",
+                done,
+            )
+            % {"n": done},
+            messages.SUCCESS,
+        )
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return permissions.can_manage_accounts(request.user)
@@ -304,3 +354,67 @@ class HostilityReportAdmin(FigureAdmin):
                 done += 1
         if done:
             self.message_user(request, _("%(n)d report(s) retracted.") % {"n": done}, messages.SUCCESS)
+
+
+# An admin resets a person's second factor from the user list; nobody reads or sets
+# someone else's secret or backup codes in the admin.
+for model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The security event log: admins read, filter and export it; nobody adds, changes or deletes a line."""
+
+    list_display = ("at", "kind", "username", "actor", "ip_address", "path")
+    list_filter = ("kind", "at")
+    search_fields = ("username", "ip_address", "actor__username", "path")
+    date_hierarchy = "at"
+    list_select_related = ("actor",)
+    fields = ("at", "kind", "account", "username", "actor", "ip_address", "user_agent", "path", "detail_text")
+    readonly_fields = fields
+    actions = ["export_csv"]
+    list_per_page = 100
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("detail"))
+    def detail_text(self, event: SecurityEvent) -> str:
+        return json.dumps(event.detail, ensure_ascii=False, sort_keys=True)
+
+    @admin.action(description=_("Export the selected events as CSV"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[SecurityEvent]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="security-events-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["at", "kind", "username", "account_id", "actor", "ip_address", "user_agent", "path", "detail"])
+        for event in queryset.select_related("actor").order_by("at", "id").iterator(chunk_size=2000):
+            row = [
+                event.at.isoformat(),
+                event.kind,
+                event.username,
+                event.account_id or "",
+                event.actor.username if event.actor else "",
+                event.ip_address or "",
+                event.user_agent,
+                event.path,
+                json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
+            ]
+            # A user agent or a typed user name could be a spreadsheet formula: the API's CSV rule.
+            writer.writerow([csv_cell(value) for value in row])
+        return response

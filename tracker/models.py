@@ -106,6 +106,10 @@ class User(TimeStamped, AbstractUser):
 
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
 
+    # Not fields: what tracker/signals.py compares and acts on after a save.
+    _loaded_access: tuple[str, bool] | None = None
+    _password_changed: bool = False
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
@@ -128,6 +132,25 @@ class User(TimeStamped, AbstractUser):
             super().save(*args, **kwargs)
         finally:
             del self.skip_history_when_saving
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any, *args: Any, **kwargs: Any) -> User:
+        user = super().from_db(db, field_names, values, *args, **kwargs)
+        # What the row said when it was read: a save that changes the role or the
+        # activation is a security event (tracker/signals.py).
+        user._loaded_access = (str(user.role), user.is_active) if {"role", "is_active"} <= set(field_names) else None
+        return user
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        # Every path that changes a password comes through here (admin, services, the
+        # password change and reset views, manage.py changepassword): when the change
+        # is saved, the account's API tokens are revoked (tracker/signals.py).
+        self._password_changed = True
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_changed = True
 
 
 class Verification(models.TextChoices):
@@ -493,3 +516,74 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.user_id})"
+
+
+class SecurityEvent(models.Model):
+    """
+    One line of the security event log: a login or a failed one, a lockout, an API
+    token granted or revoked, a change of role, permissions, password or second
+    factor. Who (the account, and the admin who acted on it), when, from which
+    address and through which path. Admins read it in the admin; nobody edits it.
+
+    Kept apart from the figures' audit history: it is about accounts, and it records
+    what failed (an unknown user name, a wrong code) as well as what happened.
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN_SUCCEEDED = "login_succeeded", _("Logged in")
+        LOGIN_FAILED = "login_failed", _("Login failed")
+        LOGGED_OUT = "logged_out", _("Logged out")
+        LOCKED_OUT = "locked_out", _("Locked out after repeated failures")
+        SECOND_FACTOR_PASSED = "second_factor_passed", _("Two-factor code accepted")
+        SECOND_FACTOR_FAILED = "second_factor_failed", _("Two-factor code refused")
+        SECOND_FACTOR_ENROLLED = "second_factor_enrolled", _("Two-factor authentication turned on")
+        SECOND_FACTOR_REMOVED = "second_factor_removed", _("Two-factor authentication turned off")
+        SECOND_FACTOR_RESET = "second_factor_reset", _("Two-factor authentication reset by an admin")
+        BACKUP_CODES_GENERATED = "backup_codes_generated", _("New backup codes")
+        TOKEN_GRANTED = "token_granted", _("API token granted")
+        TOKEN_REVOKED = "token_revoked", _("API token revoked")
+        ACCOUNT_CREATED = "account_created", _("Account created")
+        ROLE_CHANGED = "role_changed", _("Role or activation changed")
+        PERMISSIONS_CHANGED = "permissions_changed", _("Permissions or groups changed")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset asked for")
+        PASSWORD_RESET_COMPLETED = "password_reset_completed", _("Password reset")
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The name as typed (a failed login may name no account) or as it was then.
+    username = models.CharField(_("user name"), max_length=150, blank=True)
+    # Who did it, when not the account's holder: the admin who reset a password, for one.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("done by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser or client"), max_length=300, blank=True)
+    path = models.CharField(_("through"), max_length=300, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        indexes = [
+            models.Index(fields=["kind", "at"], name="securityevent_kind_at"),
+            # The password reset throttle counts one address's requests of the last hour.
+            models.Index(fields=["ip_address", "at"], name="securityevent_address_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.username or '-'}"

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tracker import staff_views, views
+from tracker import account_views, staff_views, views
 
 app_name = "tracker"
 
@@ -14,12 +14,23 @@ urlpatterns = [
     path("map/", views.map_page, name="map"),
     path("map/tiles/<int:zoom>/<int:x>/<int:y>/", views.map_tile, name="map_tile"),
     path("map/corridors/", views.map_corridors, name="map_corridors"),
-    path(
-        "staff/login/",
-        auth_views.LoginView.as_view(template_name="tracker/staff/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("staff/login/", account_views.StaffLoginView.as_view(), name="login"),
+    path("staff/login/code/", account_views.two_factor_verify, name="two_factor_verify"),
     path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("staff/two-factor/", account_views.two_factor, name="two_factor"),
+    path("staff/password/", account_views.StaffPasswordChangeView.as_view(), name="password_change"),
+    path("staff/password-reset/", account_views.StaffPasswordResetView.as_view(), name="password_reset"),
+    path("staff/password-reset/sent/", account_views.StaffPasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "staff/password-reset/<uidb64>/<token>/",
+        account_views.StaffPasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "staff/password-reset/done/",
+        account_views.StaffPasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("staff/", staff_views.my_figures, name="my_figures"),
     path("staff/counts/new/", staff_views.count_new, name="count_new"),
     path("staff/hostilities/new/", staff_views.hostility_new, name="hostility_new"),

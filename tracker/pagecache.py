@@ -43,9 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache as default_cache
 from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
@@ -80,6 +82,7 @@ NOT_SHOWN = (
     "tracker.User",  # staff accounts: the public pages name organisations, never people
     "tracker.LatestCount",  # derived from counts, written with them
     "tracker.IdempotencyRecord",
+    "tracker.SecurityEvent",  # the admins' log of logins and account changes
     "corridors.FlagCheck",  # the flag engine's outbox
 )
 
@@ -94,10 +97,21 @@ def public_data_changed() -> None:
 
 
 def on_write(sender: type, **kwargs: Any) -> None:
-    """The post_save/post_delete receiver for SHOWN_MODELS (tracker/apps.py)."""
+    """What every save or delete of SHOWN_MODELS sends (connected by connect())."""
     if kwargs.get("raw"):  # loaddata
         return
     public_data_changed()
+
+
+def connect() -> None:
+    """Every write of what a public page shows makes the kept pages stale. Called by tracker/apps.py."""
+    for label in SHOWN_MODELS:
+        model = apps.get_model(label)
+        post_save.connect(on_write, sender=model, dispatch_uid=f"pagecache:save:{label}")
+        post_delete.connect(on_write, sender=model, dispatch_uid=f"pagecache:delete:{label}")
+        for m2m in model._meta.many_to_many:
+            through = m2m.remote_field.through  # type: ignore[union-attr]
+            m2m_changed.connect(on_write, sender=through, dispatch_uid=f"pagecache:m2m:{through}")
 
 
 def _new_generation() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from tracker.models import Role, Verification
 
 if TYPE_CHECKING:
@@ -86,3 +88,16 @@ def can_view_exact_location(user: Any) -> bool:
     if is_coordinator(user):
         return True
     return is_staff_member(user) and user.has_perm("tracker.view_exact_location")
+
+
+def must_use_second_factor(user: Any) -> bool:
+    """
+    Whether this account must log in with a second factor (STAFF_2FA_REQUIRED): every
+    account that can see where the shelters are. Anyone else may still turn it on.
+    """
+    return bool(settings.STAFF_2FA_REQUIRED) and can_view_exact_location(user)
+
+
+def can_reset_second_factor(user: Any) -> bool:
+    """Remove someone else's authenticator app and backup codes (a lost phone)."""
+    return is_admin(user)

@@ -139,6 +139,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "knox",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "tracker",
@@ -157,10 +161,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # The request, for the security event log's address and actor (tracker/accounts.py).
+    "tracker.middleware.RequestContextMiddleware",
+    # An account that must use its second factor sees nothing else until it has.
+    "tracker.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the logged-in user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a login refused for too many failures into the lockout page (last: it
+    # replaces the response of whatever view tried the login).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tracker.urls"
@@ -215,6 +228,43 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "tracker:login"
 LOGIN_REDIRECT_URL = "tracker:my_figures"
 LOGOUT_REDIRECT_URL = "tracker:overview"
+# django-axes first: it refuses a login from a locked-out account or address before
+# the password is even checked (its records are in the database, not the cache).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password guessing: LOGIN_FAILURE_LIMIT failures for one account name, or from one
+# address, lock that name (and that address) out of every login (staff pages, admin,
+# API tokens, the second factor) until LOGIN_COOLOFF_MINUTES have passed without a
+# failure. The right password does not open a locked account meanwhile.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# Either one locks: a name guessed from many addresses, an address guessing many names.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The client's address as the API throttles see it (API_NUM_PROXIES), not a forged header.
+AXES_CLIENT_IP_CALLABLE = "tracker.accounts.client_address"
+AXES_LOCKOUT_CALLABLE = "tracker.account_views.locked_out"
+# Successes and failures are in the security event log (tracker.SecurityEvent).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp", "code", "email"]
+AXES_VERBOSE = False
+
+# Two-factor authentication (TOTP, django-otp): required of every account that can see
+# restricted sites' exact positions when STAFF_2FA_REQUIRED is on (the default in
+# production); any staff member may turn it on for their own account.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", not DEBUG)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Evacuation tracker")
+# Each wrong code doubles the wait before the next one is checked (on top of the lockout).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# A password reset link is valid this long.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=5) * 60
+# Reset requests per client address, and per e-mail address, in an hour.
+PASSWORD_RESET_LIMIT = env_int("PASSWORD_RESET_LIMIT", 5, minimum=1)
 
 # --- Time and language --------------------------------------------------------
 
@@ -395,6 +445,24 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- E-mail (password reset links) -------------------------------------------------
+
+# Printed on the console in development; sent by SMTP in production.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on: STARTTLS on 587, or TLS on 465.")
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tracker@localhost")
+
 # --- Security ---------------------------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
@@ -452,6 +520,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "tracker": {"level": LOG_LEVEL},
+        # One line per security event (tracker.SecurityEvent), for the operators' logs too.
+        "tracker.security": {"level": "INFO"},
         "corridors": {"level": LOG_LEVEL},
     },
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
 from django.utils import timezone
 
 from tracker import services
@@ -11,3 +13,9 @@ from tracker import services
 @shared_task(name="tracker.purge_idempotency_records")
 def purge_idempotency_records() -> int:
     return services.idempotency_records_purge(now=timezone.now())
+
+
+@shared_task(name="tracker.send_email", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_email(*, subject: str, body: str, to: str) -> None:
+    """An e-mail written by the request that queued it (a password reset link)."""
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])

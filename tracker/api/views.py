@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth import authenticate, user_login_failed
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -23,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from tracker import permissions, selectors, services
+from tracker import accounts, permissions, selectors, services
 from tracker.api import filters
 from tracker.api import serializers as api
 from tracker.api.base import AwareDateTimeFormField, ModelViewSet, StrictCharField, UTCDateTimeField
@@ -281,13 +282,27 @@ class DeletionQuery(forms.Form):
 class TokenRequestSerializer(serializers.Serializer):
     username = StrictCharField()
     password = StrictCharField(trim_whitespace=False, style={"input_type": "password"})
+    otp = StrictCharField(
+        required=False,
+        max_length=20,
+        help_text=(
+            "The current code of the account's authenticator app (or one of its backup codes). Required for an "
+            "account that has two-factor authentication, and for every account that can see restricted sites' "
+            "exact positions when the deployment requires it; ignored otherwise."
+        ),
+    )
 
 
 class TokenView(knox_views.LoginView):
     """
-    Exchange a username and password for an API token (`Authorization: Token KEY`).
-    Tokens are stored hashed, expire after API_TOKEN_TTL_HOURS without use, and are
-    revoked with `auth/token/revoke/` (this one) or `auth/token/revoke-all/`.
+    Exchange a username and password (and, for an account that has or needs
+    two-factor authentication, the current code as `otp`) for an API token
+    (`Authorization: Token KEY`). Tokens are stored hashed, expire after
+    API_TOKEN_TTL_HOURS without use, are revoked with `auth/token/revoke/` (this one)
+    or `auth/token/revoke-all/`, and all of an account's are revoked when its
+    password changes. Failed attempts count towards the same lockout as the login
+    pages (django-axes): beyond it, 429 until the cool-off has passed, even with the
+    right password.
     """
 
     authentication_classes: list[Any] = []
@@ -308,21 +323,65 @@ class TokenView(knox_views.LoginView):
                     "expiry": serializers.DateTimeField(allow_null=True, help_text="When it expires unless used."),
                 },
             ),
-            400: OpenApiResponse(description="Missing fields, or a username and password that do not match."),
-            429: OpenApiResponse(description="Too many attempts: wait the seconds in Retry-After."),
+            400: OpenApiResponse(
+                description="Missing fields, a username and password that do not match, or a missing or wrong `otp`."
+            ),
+            429: OpenApiResponse(
+                description="Too many attempts (throttled, or locked out after repeated failures): "
+                "wait the seconds in Retry-After."
+            ),
         },
         auth=[],
     )
     def post(self, request: Request, format: str | None = None) -> Response:
         credentials = TokenRequestSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)
-        user = authenticate(request._request, **credentials.validated_data)
+        data = credentials.validated_data
+        user = authenticate(request._request, username=data["username"], password=data["password"])
+        if getattr(request._request, "axes_locked_out", False):
+            raise LockedOut()
         if user is None or not permissions.is_staff_member(user):
             raise exceptions.ValidationError(
                 {"non_field_errors": [_("These credentials do not match an active account.")]}
             )
+        if accounts.second_factor_due(user):
+            self.check_second_factor(request, user, data.get("otp", ""))
         request.user = user
         return super().post(request, format=format)
+
+    def check_second_factor(self, request: Request, user: User, code: str) -> None:
+        if not accounts.has_second_factor(user):
+            raise exceptions.ValidationError(
+                {
+                    "otp": [
+                        _(
+                            "This account must use two-factor authentication: turn it on from the staff pages "
+                            "(Two-factor authentication) first, then ask again with its code."
+                        )
+                    ]
+                }
+            )
+        if not code:
+            raise exceptions.ValidationError(
+                {"otp": [_("This account uses two-factor authentication: send the code from its app as “otp”.")]}
+            )
+        if accounts.second_factor_verify(user=user, code=code) is not None:
+            return
+        user_login_failed.send(
+            sender=__name__,
+            credentials={"username": user.get_username(), "second_factor": True},
+            request=request._request,
+        )
+        if getattr(request._request, "axes_locked_out", False):
+            raise LockedOut()
+        raise exceptions.ValidationError({"otp": [_("That code is not right, or it has been used already.")]})
+
+
+class LockedOut(exceptions.Throttled):
+    """Locked out by django-axes: the same words as the login pages, and when to retry."""
+
+    def __init__(self) -> None:
+        super().__init__(wait=settings.LOGIN_COOLOFF_MINUTES * 60, detail=accounts.lockout_message())
 
 
 _revoked = {204: OpenApiResponse(description="Revoked."), 401: OpenApiResponse(description="No valid token.")}

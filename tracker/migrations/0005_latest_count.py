@@ -25,7 +25,7 @@ def fill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0003_api'),
+        ('tracker', '0004_security_event_log'),
     ]
 
     operations = [
