@@ -203,7 +203,7 @@ def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namesp
     results: dict[str, object] = {}
     sizes, kept, rendered = {}, {}, {}
     for label, path in paths.items():
-        status, body, headers = fetch(path)
+        status, body, _ = fetch(path)
         assert status == 200, (path, status)
         sizes[label] = len(body)
         sample = Sample()
@@ -240,7 +240,9 @@ def map_weight() -> int:
     return int(row["bytes"])
 
 
-def table(label: str, data_set: list[str], queries: dict[str, int], results: dict[str, object], weight: int) -> list[str]:
+def table(
+    label: str, data_set: list[str], queries: dict[str, int], results: dict[str, object], weight: int
+) -> list[str]:
     sizes, kept, rendered = results["sizes"], results["kept"], results["rendered"]  # type: ignore[index]
     overview, floor, ratios = results["throughput"]  # type: ignore[index,misc]
     q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
@@ -345,9 +347,9 @@ def main() -> None:
     summary = (
         f"Run on {when} (commit `{git_commit()}`): 2 gunicorn sync workers, PostgreSQL and Redis on the same machine, "
         f"{os.cpu_count()} CPUs, load average {' → '.join(f'{x:.1f}' for x in loads)} (before, and after each data "
-        f"set). Latencies one request at a time: kept ({ARGS.latency_seconds} s of wrk with one connection per page) "
-        f"and rendered ({ARGS.renders} requests, each after the kept pages went stale). Throughput: wrk with one thread "
-        f"and {ARGS.connections} connections, {ARGS.slices} alternating slices of {ARGS.seconds} s."
+        f"set). Latencies one request at a time: kept ({ARGS.latency_seconds} s of wrk with one connection per "
+        f"page) and rendered ({ARGS.renders} requests, each after the kept pages went stale). Throughput: wrk with "
+        f"one thread and {ARGS.connections} connections, {ARGS.slices} alternating slices of {ARGS.seconds} s."
     )
     lines = [textwrap.fill(summary, 88), ""]
     for block in blocks:
