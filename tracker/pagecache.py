@@ -110,7 +110,7 @@ def connect() -> None:
         post_save.connect(on_write, sender=model, dispatch_uid=f"pagecache:save:{label}")
         post_delete.connect(on_write, sender=model, dispatch_uid=f"pagecache:delete:{label}")
         for m2m in model._meta.many_to_many:
-            through = m2m.remote_field.through  # type: ignore[union-attr]
+            through = m2m.remote_field.through
             m2m_changed.connect(on_write, sender=through, dispatch_uid=f"pagecache:m2m:{through}")
 
 
