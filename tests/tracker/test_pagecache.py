@@ -228,3 +228,38 @@ class TestOnlyForThePublic:
         public.cookies["messages"] = "anything"
         response = public.get(en("tracker:overview"))
         assert response["Cache-Control"] == "private, no-store"
+
+
+class TestManyProcesses:
+    """Each process keeps the pages it served in memory, and trusts the generation it read for a second."""
+
+    def test_a_write_in_another_process_reaches_this_one_within_a_second(
+        self, public, window, django_assert_num_queries
+    ):
+        read_at = OPENS - dt.timedelta(hours=1)
+        url = en("tracker:overview_data")
+        with time_machine.travel(read_at, tick=False):
+            public.get(url)
+            # Another process commits a count: the shared generation changes, this process's memory does not.
+            factories.CivilianCountFactory(site=factories.SiteFactory(name="Orikhiv"), count=777)
+            pagecache.cache.set(pagecache.GENERATION_KEY, "another process's")
+            with django_assert_num_queries(0):
+                assert "777" not in text_of(public.get(url))
+        with time_machine.travel(read_at + dt.timedelta(seconds=pagecache.LOCAL_SECONDS), tick=False):
+            assert "about 777 people" in text_of(public.get(url))
+
+    def test_a_page_kept_by_another_process_is_served_from_the_shared_cache(
+        self, public, window, django_assert_num_queries
+    ):
+        public.get(en("tracker:overview_data"))
+        pagecache.local.pages.clear()  # as in another process, which never rendered it
+        with django_assert_num_queries(0):
+            assert public.get(en("tracker:overview_data")).status_code == 200
+        assert len(pagecache.local.pages) == 1
+
+    def test_a_process_keeps_only_the_pages_it_served_last(self, public, monkeypatch):
+        monkeypatch.setattr(pagecache, "LOCAL_PAGES", 3)
+        sites = [factories.SiteFactory() for _ in range(5)]
+        for site in sites:
+            public.get(en("tracker:site", site.pk))
+        assert list(pagecache.local.pages) == [f"pages:site:{site.pk}:en:" for site in sites[2:]]
