@@ -36,6 +36,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from corridors import signals
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
 from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
+from tracker import pagecache
 from tracker.coverage import Coverage, is_instant
 from tracker.models import HostilityReport, Site, Verification
 
@@ -346,6 +347,14 @@ def _keep_reports(report_ids: Iterable[int]) -> set[int]:
 
 def _apply(plan: Plan, now: dt.datetime) -> Outcome:
     """Write the plan, with its audit history."""
+    outcome = _write(plan, now)
+    if outcome:
+        # Bulk writes send no post_save: the kept public pages, which show flags, are stale.
+        pagecache.public_data_changed()
+    return outcome
+
+
+def _write(plan: Plan, now: dt.datetime) -> Outcome:
     outcome = Outcome(pairs=plan.pairs)
     if plan.new:
         kept = _keep_reports(r_id for _, r_id, _ in plan.new)

@@ -24,6 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from tests import factories
+from tracker import pagecache
 from tracker.celery import app as celery_app
 from tracker.models import Role
 
@@ -87,6 +88,18 @@ def _fresh_throttles(monkeypatch):
     cache shares Redis with the Celery broker.
     """
     monkeypatch.setattr(SimpleRateThrottle, "cache", LocMemCache(f"throttles-{uuid.uuid4()}", {}))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page_cache(monkeypatch):
+    """
+    The public pages are kept in the cache (tracker/pagecache.py), which outlives a
+    test whose writes are rolled back: each test gets its own empty one, as the
+    throttles do. A test of the pages kept across processes (a real worker) uses
+    the real cache.
+    """
+    monkeypatch.setattr(pagecache, "cache", LocMemCache(f"pages-{uuid.uuid4()}", {}))
+    monkeypatch.setattr(pagecache, "local", pagecache.Local())
 
 
 @pytest.fixture(autouse=True)

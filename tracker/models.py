@@ -443,6 +443,28 @@ class CivilianCount(Figure):
             raise ValidationError(errors)
 
 
+class LatestCount(models.Model):
+    """
+    Derived, never edited: each site's latest count that is not retracted (the latest
+    `as_of`, then the highest id). The services keep it in the transaction that writes
+    the site's counts (services.site_latest_counts_refresh), so that a page or the API
+    finds the latest count of thousands of sites without ranking every count ever
+    given. `count` and `as_of` are copies of the count's own: the order of "where most
+    people are" (an index), and the start of the sources' disagreement window.
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, primary_key=True, related_name="latest_count")
+    civilian_count = models.OneToOneField(CivilianCount, on_delete=models.CASCADE, related_name="+")
+    count = models.PositiveIntegerField()
+    as_of = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-count", "site"], name="latestcount_largest_first")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}: {self.civilian_count_id}"
+
+
 class HostilityReport(Figure):
     """
     A report of hostilities at a site. What instant range it covers depends on its

@@ -22,16 +22,20 @@ from corridors.flagging import corridors_touching_site
 from tracker import permissions
 from tracker.models import (
     Attributed,
+    CivilianCount,
     HostilityReport,
     IdempotencyRecord,
+    LatestCount,
     Organisation,
     Site,
     Source,
     Verification,
 )
-from tracker.selectors import site_descendant_ids
+from tracker.selectors import latest_count_rows, site_descendant_ids
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tracker.models import User
 
 M = TypeVar("M", bound=models.Model)
@@ -113,9 +117,14 @@ def figure_save(*, figure: Attributed, user: User) -> Attributed:
     coordinator judges the new version in the same change); the history keeps both.
     Reporters move their figures between "unverified" and "retracted".
     """
-    if figure_check(figure=figure, user=user):
-        figure._history_user = user  # type: ignore[attr-defined]
-        figure.save()
+    if not figure_check(figure=figure, user=user):
+        return figure
+    # Read under the lock figure_check() took, before the write: where a count was.
+    moved_from = _stored_site_id(figure)
+    figure._history_user = user  # type: ignore[attr-defined]
+    figure.save()
+    if isinstance(figure, CivilianCount):
+        site_latest_counts_refresh(site_ids=[figure.site_id, *([moved_from] if moved_from else [])])
     return figure
 
 
@@ -225,6 +234,67 @@ def figure_delete(*, figure: Attributed, user: User) -> None:
     # SHARE) until it commits; then the flag is seen below, and the report is in use.
     type(figure)._default_manager.select_for_update().filter(pk=figure.pk).first()
     audited_delete(figure, user=user)
+    if isinstance(figure, CivilianCount):
+        site_latest_counts_refresh(site_ids=[figure.site_id])
+
+
+def _stored_site_id(figure: Attributed) -> int | None:
+    """The site a stored count is at before this change (None for anything else)."""
+    if not isinstance(figure, CivilianCount) or figure._state.adding:
+        return None
+    return CivilianCount.objects.filter(pk=figure.pk).values_list("site_id", flat=True).first()
+
+
+def site_latest_counts_refresh(*, site_ids: Iterable[int]) -> None:
+    """
+    Recompute these sites' latest counts (tracker.models.LatestCount) from their counts,
+    in the caller's transaction: every service that creates, changes, retracts or
+    deletes a count calls it.
+
+    The sites' rows are locked first, in id order (FOR NO KEY UPDATE, which does not
+    block the inserts of counts that refer to them): two transactions that write counts
+    of one site recompute one after the other, the second seeing the first's count once
+    it has committed. Without the lock each sees only its own new count, and whichever
+    commits last wins, even with the older count.
+    """
+    ids = sorted(set(site_ids))
+    if not ids:
+        return
+    with transaction.atomic():
+        list(Site.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+        rows = []
+        for site_id in ids:
+            latest = (
+                CivilianCount.objects.filter(site_id=site_id)
+                .exclude(verification=Verification.RETRACTED)
+                .order_by("-as_of", "-id")
+                .values_list("pk", "count", "as_of")
+                .first()
+            )
+            if latest is not None:
+                pk, count, as_of = latest
+                rows.append(LatestCount(site_id=site_id, civilian_count_id=pk, count=count, as_of=as_of))
+        # Replaced rather than updated: a count moved from one site to another stays the latest of one only.
+        LatestCount.objects.filter(site_id__in=ids).delete()
+        LatestCount.objects.bulk_create(rows)
+
+
+def site_latest_counts_rebuild() -> int:
+    """
+    Recompute every site's latest count from scratch (after rows were written around the
+    services, as the benchmarks' COPY does); returns how many sites have one. Run it
+    while nothing else writes counts.
+    """
+    with transaction.atomic():
+        LatestCount.objects.all().delete()
+        rows = LatestCount.objects.bulk_create(
+            (
+                LatestCount(site_id=site, civilian_count_id=pk, count=count, as_of=as_of)
+                for site, pk, count, as_of in latest_count_rows().iterator()
+            ),
+            batch_size=2000,
+        )
+    return len(rows)
 
 
 @transaction.atomic
