@@ -1,9 +1,13 @@
-"""What the benchmarks share: a log line, a fresh database, rows written with COPY."""
+"""What the benchmarks share: a log line, a fresh database, rows written with COPY, wrk and its figures."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command
@@ -38,3 +42,78 @@ def copy_rows(table: str, columns: list[str], rows: Iterable[Sequence[Any]]) -> 
                 n += 1
         raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
     return n
+
+
+# --- wrk: C, one thread, a few percent of a core: it does not measure itself ----------
+
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout))
+  -- The slice's latency quantiles, every 0.1 %, to pool the slices' percentiles.
+  for i = 1, 1000 do io.write(string.format("Q %d\\n", latency:percentile(i / 10))) end
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("installing wrk (Debian's package)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    )
+    return shutil.which("wrk") or "wrk"
+
+
+class Sample:
+    """The requests of one endpoint (or its floor) over all its slices: time, count and latencies."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.requests = 0
+        self.quantiles: list[tuple[int, float]] = []  # (latency in µs, how many requests it stands for)
+        self.slice_rates: list[float] = []
+
+    def add(self, seconds: float, requests: int, quantiles: list[int]) -> None:
+        self.seconds += seconds
+        self.requests += requests
+        self.quantiles += [(us, requests / len(quantiles)) for us in quantiles]
+        self.slice_rates.append(requests / seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        """In milliseconds, over the requests of every slice (each slice's quantiles weighted by its requests)."""
+        rank, seen = p / 100 * self.requests, 0.0
+        for us, weight in sorted(self.quantiles):
+            seen += weight
+            if seen >= rank - 1e-9:
+                return us / 1000
+        return max(self.quantiles)[0] / 1000
+
+
+def load(
+    wrk: str, script: Path, url: str, seconds: int, connections: int, headers: Sequence[str] = ()
+) -> tuple[float, int, list[int]]:
+    """One wrk run (one thread) on `url`: its length in seconds, its requests and their latency quantiles in µs."""
+    extra = [arg for header in headers for arg in ("-H", header)]
+    result = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), *extra, url],
+        capture_output=True,
+        text=True,
+    )
+    out = result.stdout
+    line = next((line for line in out.splitlines() if line.startswith("RESULT ")), None)
+    if result.returncode or line is None:
+        raise SystemExit(f"wrk failed on {url}:\n{out[:2000]}\n{result.stderr[:2000]}")
+    requests, duration_us, errors = (int(x) for x in line.split()[1:])
+    if errors:
+        raise SystemExit(f"wrk counted {errors} errors on {url}:\n{out[:2000]}")
+    quantiles = [int(q.split()[1]) for q in out.splitlines() if q.startswith("Q ")]
+    return duration_us / 1e6, requests, quantiles

@@ -15,10 +15,11 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from corridors import services
-from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
+from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag, stranded_message
 from corridors.schedule import MAX_DAYS
 from tracker import permissions
 from tracker.admin import FigureAdmin, RoleAdmin
+from tracker.validators import NOTE_MAX_LENGTH, validate_date
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -37,8 +38,33 @@ class CoordinatorAdmin(RoleAdmin):
         return permissions.can_manage_places(request.user)
 
 
+class WaypointFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        """The whole new path (origin and destination from the corridor's form) still holds its movements."""
+        super().clean()
+        corridor = self.instance
+        if corridor.pk is None or corridor.origin_id is None or corridor.destination_id is None:
+            return
+        stranded = corridor.movements_off_path(
+            [corridor.origin_id, *(s.pk for s in self.path()), corridor.destination_id]
+        )
+        if stranded:
+            raise stranded_message(stranded)
+
+    def path(self) -> list[Any]:
+        """The waypoint sites as entered, in order."""
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("site")
+        ]
+        kept.sort(key=lambda data: data["position"])
+        return [data["site"] for data in kept]
+
+
 class WaypointInline(admin.TabularInline):
     model = CorridorWaypoint
+    formset = WaypointFormSet
     fields = ("position", "site")
     autocomplete_fields = ("site",)
     extra = 0
@@ -92,7 +118,9 @@ class ScheduleForm(forms.Form):
         widget=forms.TimeInput(attrs={"type": "time"}),
         help_text=_("At or before the opening time: the window runs past midnight into the next day."),
     )
-    first_date = forms.DateField(label=_("first day"), widget=forms.DateInput(attrs={"type": "date"}))
+    first_date = forms.DateField(
+        label=_("first day"), widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_date]
+    )
     days = forms.IntegerField(label=_("number of days"), min_value=1, max_value=MAX_DAYS, initial=1)
 
 
@@ -115,19 +143,24 @@ class CorridorAdmin(CoordinatorAdmin):
     )
     readonly_fields = ("organisation", "created_by")
     inlines = (WaypointInline, WindowInline)
+    # The announcement is a figure: its time is read as the figures' are (windows are not).
+    formfield_overrides = FigureAdmin.formfield_overrides
     change_form_template = "admin/corridors/corridor/change_form.html"
 
     def save_model(self, request: HttpRequest, obj: Corridor, form: Any, change: bool) -> None:
-        services.corridor_save(corridor=obj, user=request.user)
+        """Nothing yet: save_related() saves the corridor with its whole new path in one service call."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The path rules (corridors/services.py, `corridor_save`) hold for origin,
+        # waypoints and destination together, so they are written together.
+        waypoints = next((f.path() for f in formsets if f.model is CorridorWaypoint), None)
+        services.corridor_save(corridor=form.instance, user=request.user, waypoints=waypoints)
+        super().save_related(request, form, formsets, change)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        corridor = form.instance
         if formset.model is CorridorWaypoint:
-            kept = [f.cleaned_data for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-            kept.sort(key=lambda data: data["position"])
-            services.corridor_set_waypoints(
-                corridor=corridor, user=request.user, waypoints=[data["site"] for data in kept]
-            )
+            # Saved with the corridor, in save_related(); the change message reads these.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
             return
         windows = formset.save(commit=False)
         for window in formset.deleted_objects:
@@ -232,6 +265,7 @@ class DepartureAdmin(MovementAdmin):
         "source",
         "reported_at",
         "verification",
+        "override_reason",
         *FigureAdmin.readonly_fields,
     )
 
@@ -250,6 +284,7 @@ class ArrivalAdmin(MovementAdmin):
         "source",
         "reported_at",
         "verification",
+        "override_reason",
         *FigureAdmin.readonly_fields,
     )
 
@@ -257,6 +292,7 @@ class ArrivalAdmin(MovementAdmin):
 class DismissForm(forms.Form):
     note = forms.CharField(
         label=_("Why are these flags dismissed?"),
+        max_length=NOTE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text=_("Kept with each flag and in its history, e.g. “the report is about another road”."),
     )

@@ -36,6 +36,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from corridors import signals
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
 from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
+from tracker import pagecache
 from tracker.coverage import Coverage, is_instant
 from tracker.models import HostilityReport, Site, Verification
 
@@ -326,9 +327,38 @@ class Outcome:
         return bool(self.raised or self.updated or self.withdrawn)
 
 
+def _keep_reports(report_ids: Iterable[int]) -> set[int]:
+    """
+    Of these reports, those that still exist, locked against deletion (FOR KEY SHARE)
+    until this check commits. A report deleted since the candidates were read has
+    nothing to flag: a flag raised on it would break its foreign key at the commit.
+    Edits of the report do not wait (they take FOR NO KEY UPDATE); a deletion waits,
+    and then finds the flag and refuses (tracker/services.py, figure_delete).
+    """
+    ids = sorted(set(report_ids))
+    if not ids:
+        return set()
+    lock = " FOR KEY SHARE" if _postgres() else ""
+    ids_in, params = _in(ids)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {R} WHERE id {ids_in} ORDER BY id{lock}", params)  # noqa: S608
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _apply(plan: Plan, now: dt.datetime) -> Outcome:
     """Write the plan, with its audit history."""
+    outcome = _write(plan, now)
+    if outcome:
+        # Bulk writes send no post_save: the kept public pages, which show flags, are stale.
+        pagecache.public_data_changed()
+    return outcome
+
+
+def _write(plan: Plan, now: dt.datetime) -> Outcome:
     outcome = Outcome(pairs=plan.pairs)
+    if plan.new:
+        kept = _keep_reports(r_id for _, r_id, _ in plan.new)
+        plan.new = [new for new in plan.new if new[1] in kept]
     if plan.new:
         # One INSERT per batch for the flags and one for their history rows; no
         # conflict is possible, since every writer of a window's flags holds its lock.

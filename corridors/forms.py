@@ -8,8 +8,10 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from corridors.models import Arrival, CorridorWindow, Departure, Flag
+from tracker import permissions
 from tracker.forms import StaffFigureForm, local_time_field
 from tracker.templatetags.dashboard import window_span
+from tracker.validators import NOTE_MAX_LENGTH
 
 # The windows a movement can be linked to: the latest ones, newest first.
 WINDOW_CHOICES = 60
@@ -33,6 +35,9 @@ class MovementForm(StaffFigureForm):
             label=_("Corridor window"),
             help_text=_("The window these people used, if known."),
         )
+        if not permissions.can_override_figure_rules(self.user):
+            # A coordinator's decision (tracker/services.py, figure_save): not on a reporter's form.
+            del self.fields["override_reason"]
 
 
 class DepartureForm(MovementForm):
@@ -43,8 +48,11 @@ class DepartureForm(MovementForm):
 
     class Meta:
         model = Departure
-        fields = ("origin", "window", "departed_at", "count", "qualifier", "source")
-        widgets = {"count": forms.NumberInput(attrs={"inputmode": "numeric", "min": 0})}
+        fields = ("origin", "window", "departed_at", "count", "qualifier", "source", "override_reason")
+        widgets = {
+            "count": forms.NumberInput(attrs={"inputmode": "numeric", "min": 0}),
+            "override_reason": forms.Textarea(attrs={"rows": 2}),
+        }
 
 
 class ArrivalForm(MovementForm):
@@ -56,8 +64,11 @@ class ArrivalForm(MovementForm):
 
     class Meta:
         model = Arrival
-        fields = ("origin", "destination", "window", "arrived_at", "count", "qualifier", "source")
-        widgets = {"count": forms.NumberInput(attrs={"inputmode": "numeric", "min": 0})}
+        fields = ("origin", "destination", "window", "arrived_at", "count", "qualifier", "source", "override_reason")
+        widgets = {
+            "count": forms.NumberInput(attrs={"inputmode": "numeric", "min": 0}),
+            "override_reason": forms.Textarea(attrs={"rows": 2}),
+        }
 
 
 class FlagReviewForm(forms.Form):
@@ -67,6 +78,7 @@ class FlagReviewForm(forms.Form):
     note = forms.CharField(
         label=_("Note"),
         required=False,
+        max_length=NOTE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Required to dismiss: say why the flag does not hold."),
     )

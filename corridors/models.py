@@ -7,15 +7,34 @@ overlap in time and place.
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from tracker.models import Attributed, Figure, HostilityReport, Qualifier, Site, TimeStamped, count_constraints
+from corridors import consistency
+from tracker import validators
+from tracker.fields import FreeTextField, NameField
+from tracker.localtime import zone
+from tracker.models import (
+    Attributed,
+    Figure,
+    HostilityReport,
+    Qualifier,
+    Site,
+    TimeStamped,
+    count_constraints,
+    future_errors,
+    instant_constraints,
+    instant_field,
+    text_constraint,
+)
 
 
 class Corridor(Attributed):
@@ -32,7 +51,7 @@ class Corridor(Attributed):
         SUSPENDED = "suspended", _("Suspended")
         CLOSED = "closed", _("Closed")
 
-    name = models.CharField(_("name"), max_length=200)
+    name = NameField(_("name"))
     origin = models.ForeignKey(Site, verbose_name=_("origin"), on_delete=models.PROTECT, related_name="+")
     destination = models.ForeignKey(Site, verbose_name=_("destination"), on_delete=models.PROTECT, related_name="+")
     waypoints = models.ManyToManyField(
@@ -46,7 +65,7 @@ class Corridor(Attributed):
         blank=True,
         related_name="+",
     )
-    announced_at = models.DateTimeField(_("announced at"), null=True, blank=True)
+    announced_at = instant_field(_("announced at"), null=True, blank=True)
     ceasefire_announced = models.BooleanField(
         _("ceasefire announced"), default=False, help_text=_("A ceasefire was announced for the windows.")
     )
@@ -60,14 +79,35 @@ class Corridor(Attributed):
         verbose_name_plural = _("corridors")
         constraints = [
             models.CheckConstraint(condition=~Q(origin=F("destination")), name="corridor_origin_is_not_destination"),
+            *instant_constraints("corridor", "announced_at"),
         ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
+        errors = future_errors(self, ("announced_at",), now=timezone.now())
         if self.origin_id is not None and self.origin_id == self.destination_id:
-            raise ValidationError({"destination": _("The destination must differ from the origin.")})
+            errors["destination"] = [ValidationError(_("The destination must differ from the origin."))]
+        if errors:
+            raise ValidationError(errors)
+
+    def movements_off_path(self, path: list[int]) -> list[Movement]:
+        """
+        The departures and arrivals of this corridor (without a coordinator's override)
+        that a path `[origin, *waypoints, destination]` would leave off it: a new path
+        must still hold the figures already given for the corridor. (Checked by the
+        service that changes the path, which alone knows the whole new path.)
+        """
+        stranded: list[Movement] = []
+        for model, site_field, stops in (
+            (Departure, "origin_id", consistency.departure_stops(path)),
+            (Arrival, "destination_id", consistency.arrival_stops(path)),
+        ):
+            for movement in model.objects.filter(corridor_id=self.pk, override_reason="").order_by("pk"):
+                if not consistency.at_a_stop(Site.stored_lineage(getattr(movement, site_field)), stops):
+                    stranded.append(movement)
+        return stranded
 
     @property
     def timezone(self) -> str:
@@ -143,8 +183,8 @@ class CorridorWindow(TimeStamped):
         CANCELLED = "cancelled", _("Cancelled")
 
     corridor = models.ForeignKey(Corridor, verbose_name=_("corridor"), on_delete=models.PROTECT, related_name="windows")
-    starts_at = models.DateTimeField(_("starts at"), db_index=True)
-    ends_at = models.DateTimeField(_("ends at"), db_index=True)
+    starts_at = instant_field(_("starts at"), db_index=True)
+    ends_at = instant_field(_("ends at"), db_index=True)
     cancelled = models.BooleanField(_("cancelled"), default=False)
 
     history = HistoricalRecords()
@@ -159,6 +199,7 @@ class CorridorWindow(TimeStamped):
             models.UniqueConstraint(
                 fields=["corridor", "starts_at"], condition=Q(cancelled=False), name="window_unique_live_start"
             ),
+            *instant_constraints("window", "starts_at", "ends_at"),
         ]
 
     def __str__(self) -> str:
@@ -180,6 +221,19 @@ class CorridorWindow(TimeStamped):
                 raise ValidationError(
                     _("This window overlaps another live window of the corridor: %(window)s.") % {"window": clash}
                 )
+        if self.pk is not None and self.starts_at and self.ends_at:
+            stranded = self.movements_outside()
+            if stranded:
+                raise ValidationError(stranded_message(stranded))
+
+    def movements_outside(self) -> list[Movement]:
+        """The departures and arrivals linked to this window (without an override) that its times would leave out."""
+        return [
+            movement
+            for model in (Departure, Arrival)
+            for movement in model.objects.filter(window_id=self.pk, override_reason="").order_by("pk")
+            if not movement.fits(self, getattr(movement, movement.moment_field))
+        ]
 
     @property
     def flagged(self) -> bool:
@@ -206,8 +260,37 @@ class CorridorWindow(TimeStamped):
         return self.ends_at.astimezone(self.corridor.origin.zone)
 
 
+def stranded_message(movements: list[Movement]) -> ValidationError:
+    """The change would leave these figures contradicting their corridor or window."""
+    return ValidationError(
+        _(
+            "This change would leave figures given for it contradicting it: %(figures)s. Correct them first, "
+            "or have a coordinator accept each with a reason."
+        ),
+        code="stranded",
+        params={
+            "figures": "; ".join(f"{movement._meta.verbose_name} {movement.pk}: {movement}" for movement in movements)
+        },
+    )
+
+
+def _local(instant: dt.datetime, zone_name: str) -> str:
+    """An instant as the wall-clock time at a place, with its offset: "2022-05-06 08:00+03:00"."""
+    return instant.astimezone(zone(zone_name)).isoformat(sep=" ", timespec="minutes")
+
+
 class Movement(Figure):
-    """People moving through a corridor: a departure or an arrival, as a count."""
+    """
+    People moving through a corridor: a departure or an arrival, as a count.
+
+    One linked to a corridor or a window must agree with it (corridors/consistency.py):
+    where people left or arrived is on the corridor's path, and when lies within the
+    window's margins. A coordinator may accept a figure that does not, with the
+    reason in `override_reason` (a convoy that picked people up off its path, one
+    held at a checkpoint for longer than the margin); the history keeps who and when.
+    What can never be right is refused whatever the reason: a window of another
+    corridor, a window that has not opened yet, a time in the future.
+    """
 
     origin = models.ForeignKey(Site, verbose_name=_("origin"), on_delete=models.PROTECT, related_name="+")
     corridor = models.ForeignKey(
@@ -218,53 +301,197 @@ class Movement(Figure):
     )
     count = models.PositiveIntegerField(_("count"))
     qualifier = models.CharField(_("qualifier"), max_length=20, choices=Qualifier.choices, default=Qualifier.EXACT)
+    override_reason = FreeTextField(
+        _("override reason"),
+        max_length=validators.NOTE_MAX_LENGTH,
+        blank=True,
+        help_text=_(
+            "Coordinators only: why this figure is right although it does not fit its corridor's path or its "
+            "window's times."
+        ),
+    )
+
+    # Its path and its times; the corridor first, in the order window_save() locks them.
+    context_fields = ("corridor", "window")
+    # When the people moved: `departed_at` or `arrived_at`.
+    moment_field: ClassVar[str]
+    # What an override is about: a change to one of these by anyone but a coordinator clears it.
+    override_fields: ClassVar[frozenset[str]]
 
     class Meta:
         abstract = True
 
     def clean(self) -> None:
-        window = self.window
-        if window is None:
-            return
-        if self.corridor_id is None:
-            self.corridor_id = window.corridor_id
-        elif window.corridor_id != self.corridor_id:
-            raise ValidationError({"window": _("This window belongs to another corridor.")})
+        now = timezone.now()
+        errors = future_errors(self, self.past_fields, now=now)
+        exceptions: dict[str, str] = {}  # what a coordinator may accept with a reason
+        window = self.window if self.window_id is not None else None
+        if window is not None:
+            if self.corridor_id is None:
+                self.corridor_id = window.corridor_id
+            moment = getattr(self, self.moment_field)
+            if window.corridor_id != self.corridor_id:
+                errors["window"] = [ValidationError(_("This window belongs to another corridor."))]
+            elif window.starts_at > now + dt.timedelta(seconds=settings.FIGURE_CLOCK_SKEW):
+                errors["window"] = [
+                    ValidationError(
+                        _("This window has not opened yet (it opens %(start)s): nobody can have gone through it."),
+                        params={"start": _local(window.starts_at, window.corridor.origin.timezone)},
+                    )
+                ]
+            elif moment is not None and self.moment_field not in errors and not self.fits(window, moment):
+                exceptions[self.moment_field] = self.outside_window_message(window)
+        if self.corridor_id is not None:
+            exceptions.update(self.path_problems())
+        if exceptions and not self.override_reason.strip():
+            hint = gettext(
+                "If this is what happened, a coordinator can accept it by giving the reason in “override reason”."
+            )
+            for name, message in exceptions.items():
+                errors.setdefault(name, []).append(ValidationError(f"{message} {hint}", code="inconsistent"))
+        if errors:
+            raise ValidationError(errors)
+
+    def fits(self, window: CorridorWindow, moment: dt.datetime) -> bool:
+        raise NotImplementedError
+
+    def outside_window_message(self, window: CorridorWindow) -> str:
+        raise NotImplementedError
+
+    def path_problems(self) -> dict[str, str]:
+        """The fields that place this movement off its corridor's path, with why."""
+        raise NotImplementedError
+
+    def _off_path(self, site_id: int | None, stops: list[int], message: str) -> str | None:
+        """Why `site_id` is not at one of `stops`, in `message` (None when it is)."""
+        if site_id is None or consistency.at_a_stop(Site.stored_lineage(site_id), stops):
+            return None
+        names = dict(Site.objects.filter(pk__in=[site_id, *stops]).values_list("pk", "name"))
+        return message % {
+            "site": names.get(site_id, site_id),
+            "corridor": self.corridor.name if self.corridor is not None else "",
+            "stops": gettext(" or ").join(str(names.get(stop, stop)) for stop in stops),
+        }
 
 
 class Departure(Movement):
     """People who left, counted at the origin."""
 
-    departed_at = models.DateTimeField(_("departed at"), db_index=True)
+    departed_at = instant_field(_("departed at"), db_index=True)
 
     history = HistoricalRecords()
+
+    moment_field = "departed_at"
+    past_fields = ("departed_at", "reported_at")
+    override_fields = frozenset({"origin", "corridor", "window", "departed_at"})
 
     class Meta:
         ordering = ["-departed_at", "-id"]
         verbose_name = _("departure")
         verbose_name_plural = _("departures")
-        constraints = count_constraints("departure")
+        constraints = [
+            *count_constraints("departure"),
+            *instant_constraints("departure", "departed_at", "reported_at"),
+            text_constraint("departure", "override_reason", validators.NOTE_MAX_LENGTH),
+        ]
 
     def __str__(self) -> str:
         return f"{self.count} left {self.origin} at {self.departed_at:%Y-%m-%d %H:%M}"
+
+    def fits(self, window: CorridorWindow, moment: dt.datetime) -> bool:
+        return consistency.departure_in_window(moment, window.starts_at, window.ends_at)
+
+    def outside_window_message(self, window: CorridorWindow) -> str:
+        zone_name = window.corridor.origin.timezone
+        return gettext("People leave through a window while it is open, from %(start)s to %(end)s.") % {
+            "start": _local(window.starts_at, zone_name),
+            "end": _local(window.ends_at, zone_name),
+        }
+
+    def path_problems(self) -> dict[str, str]:
+        if self.corridor is None:
+            return {}
+        problem = self._off_path(
+            self.origin_id,
+            consistency.departure_stops(self.corridor.path_site_ids()),
+            gettext(
+                "%(site)s is not where people leave through the corridor %(corridor)s: they leave from %(stops)s, "
+                "or from a site inside one of them."
+            ),
+        )
+        return {"origin": problem} if problem else {}
 
 
 class Arrival(Movement):
     """People who reached a destination (checkpoint figures count crossings, not people)."""
 
     destination = models.ForeignKey(Site, verbose_name=_("destination"), on_delete=models.PROTECT, related_name="+")
-    arrived_at = models.DateTimeField(_("arrived at"), db_index=True)
+    arrived_at = instant_field(_("arrived at"), db_index=True)
 
     history = HistoricalRecords()
+
+    moment_field = "arrived_at"
+    past_fields = ("arrived_at", "reported_at")
+    override_fields = frozenset({"destination", "corridor", "window", "arrived_at"})
 
     class Meta:
         ordering = ["-arrived_at", "-id"]
         verbose_name = _("arrival")
         verbose_name_plural = _("arrivals")
-        constraints = count_constraints("arrival")
+        constraints = [
+            *count_constraints("arrival"),
+            models.CheckConstraint(condition=~Q(origin=F("destination")), name="arrival_origin_is_not_destination"),
+            *instant_constraints("arrival", "arrived_at", "reported_at"),
+            text_constraint("arrival", "override_reason", validators.NOTE_MAX_LENGTH),
+        ]
 
     def __str__(self) -> str:
         return f"{self.count} arrived in {self.destination} at {self.arrived_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors = exc.update_error_dict({})
+        else:
+            errors = {}
+        if self.origin_id is not None and self.origin_id == self.destination_id:
+            errors.setdefault("destination", []).insert(
+                0, ValidationError(_("The destination must differ from the origin."))
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def margin() -> dt.timedelta:
+        return dt.timedelta(hours=settings.ARRIVAL_WINDOW_MARGIN_HOURS)
+
+    def fits(self, window: CorridorWindow, moment: dt.datetime) -> bool:
+        return consistency.arrival_in_window(moment, window.starts_at, window.ends_at, self.margin())
+
+    def outside_window_message(self, window: CorridorWindow) -> str:
+        zone_name = window.corridor.origin.timezone
+        return gettext(
+            "People arrive through a window from its start, %(start)s, to %(hours)d hours after its end: "
+            "until %(until)s."
+        ) % {
+            "start": _local(window.starts_at, zone_name),
+            "hours": settings.ARRIVAL_WINDOW_MARGIN_HOURS,
+            "until": _local(window.ends_at + self.margin(), zone_name),
+        }
+
+    def path_problems(self) -> dict[str, str]:
+        if self.corridor is None or (self.origin_id is not None and self.origin_id == self.destination_id):
+            return {}
+        problem = self._off_path(
+            self.destination_id,
+            consistency.arrival_stops(self.corridor.path_site_ids()),
+            gettext(
+                "%(site)s is not where people arrive through the corridor %(corridor)s: they arrive at %(stops)s, "
+                "or at a site inside one of them."
+            ),
+        )
+        return {"destination": problem} if problem else {}
 
 
 class Flag(TimeStamped):
@@ -303,7 +530,7 @@ class Flag(TimeStamped):
         "tracker.User", verbose_name=_("reviewed by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
-    review_note = models.TextField(_("review note"), blank=True)
+    review_note = FreeTextField(_("review note"), max_length=validators.NOTE_MAX_LENGTH, blank=True)
 
     history = HistoricalRecords()
 
@@ -317,6 +544,7 @@ class Flag(TimeStamped):
             models.CheckConstraint(
                 condition=~Q(status="dismissed") | ~Q(review_note=""), name="flag_dismissal_has_reason"
             ),
+            text_constraint("flag", "review_note", validators.NOTE_MAX_LENGTH),
         ]
 
     def __str__(self) -> str:

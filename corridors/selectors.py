@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
+from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
@@ -153,16 +153,25 @@ def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[Corrido
     """
     The corridors still in use first (closed ones last), each with its current and
     coming windows or, when none are to come, its latest ones; flag counts and
-    departure/arrival totals attached. Five queries.
+    departure/arrival totals attached. Six queries, each reading only the corridors shown.
     """
+    is_closed = Case(When(status=Corridor.Status.CLOSED, then=Value(1)), default=Value(0))
+    shown = Corridor.objects.annotate(is_closed=is_closed).order_by("is_closed", "name", "id").values("pk")[:limit]
     corridors = list(
-        Corridor.objects.select_related("origin", "destination", "announced_by")
-        .annotate(
-            is_closed=Case(When(status=Corridor.Status.CLOSED, then=Value(1)), default=Value(0)),
-            open_flags=Count("windows__flags", filter=Q(windows__flags__status__in=Flag.ACTIVE_STATUSES)),
-        )
-        .order_by("is_closed", "name", "id")[:limit]
+        Corridor.objects.filter(pk__in=Subquery(shown))
+        .select_related("origin", "destination", "announced_by")
+        .annotate(is_closed=is_closed)
+        .order_by("is_closed", "name", "id")
     )
+    flag_counts = dict(
+        Flag.objects.filter(window__corridor__in=corridors, status__in=Flag.ACTIVE_STATUSES)
+        .order_by()
+        .values("window__corridor")
+        .annotate(n=Count("pk"))
+        .values_list("window__corridor", "n")
+    )
+    for corridor in corridors:
+        corridor.open_flags = flag_counts.get(corridor.pk, 0)  # type: ignore[attr-defined]
     by_id = {c.pk: c for c in corridors}
     paths = corridor_paths(corridors)
     base = CorridorWindow.objects.filter(corridor_id__in=list(by_id)).with_flag_counts()
@@ -188,6 +197,11 @@ def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[Corrido
     for window in windows:
         summaries[window.corridor_id].windows.append(window)
     return list(summaries.values())
+
+
+def next_window_change(windows: Iterable[CorridorWindow], now: dt.datetime) -> dt.datetime | None:
+    """The next time one of these windows opens or closes: a page showing their state must not be kept past it."""
+    return min((t for w in windows for t in (w.starts_at, w.ends_at) if t > now), default=None)
 
 
 def corridor_for_page(pk: int) -> Corridor:

@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from corridors import recheck
-from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag
-from corridors.schedule import ScheduleError, expand_schedule
+from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, stranded_message
+from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
 from tracker.services import audited_delete, audited_save, changed_fields
+from tracker.validators import validate_date
 
 if TYPE_CHECKING:
     from tracker.models import Site, User
@@ -29,29 +30,53 @@ def _require_manager(user: User) -> None:
         raise PermissionDenied(_("Only coordinators can manage corridors and their windows."))
 
 
+def _lock_corridor(corridor_id: int) -> None:
+    """
+    Until the end of the transaction, one change at a time to this corridor's path and
+    windows: two windows saved side by side would each pass the other's overlap check,
+    two new paths would interleave their waypoints. A departure or arrival being saved
+    share-locks the row (tracker/services.py, `_lock_context`): it waits for the change
+    and is checked against it, or the change waits and checks it.
+    """
+    Corridor.objects.select_for_update(no_key=True).filter(pk=corridor_id).first()
+
+
+def _check_path(corridor: Corridor) -> None:
+    """The corridor's path, as it now is, still holds the departures and arrivals given for it."""
+    stranded = corridor.movements_off_path(corridor.path_site_ids())
+    if stranded:
+        raise ValidationError({"waypoints": [stranded_message(stranded)]})
+
+
 @transaction.atomic
 def corridor_save(*, corridor: Corridor, user: User, waypoints: Sequence[Site] | None = None) -> Corridor:
     """
     Create or change a corridor; `waypoints`, when given, replaces its path between
-    origin and destination, in order.
+    origin and destination, in order. The whole new path must hold the departures
+    and arrivals already given for the corridor.
     """
     _require_manager(user)
     if corridor._state.adding:
         corridor.organisation = getattr(user, "organisation", None)
         corridor.created_by = user
+    else:
+        _lock_corridor(corridor.pk)
     moved = not corridor._state.adding and bool(changed_fields(corridor) & {"origin", "destination"})
     audited_save(corridor, user=user)
     if moved:
         recheck.recheck_corridors(corridor_ids=[corridor.pk])
     if waypoints is not None:
-        corridor_set_waypoints(corridor=corridor, user=user, waypoints=waypoints)
+        corridor_set_waypoints(corridor=corridor, user=user, waypoints=waypoints, check=False)
+    if moved or waypoints is not None:
+        _check_path(corridor)
     return corridor
 
 
 @transaction.atomic
-def corridor_set_waypoints(*, corridor: Corridor, user: User, waypoints: Sequence[Site]) -> None:
+def corridor_set_waypoints(*, corridor: Corridor, user: User, waypoints: Sequence[Site], check: bool = True) -> None:
     """Replace the corridor's path between origin and destination with these sites, in order."""
     _require_manager(user)
+    _lock_corridor(corridor.pk)
     sites = list(waypoints)
     current = list(corridor.corridor_waypoints.order_by("position"))
     if [w.site_id for w in current] == [s.pk for s in sites]:
@@ -60,6 +85,8 @@ def corridor_set_waypoints(*, corridor: Corridor, user: User, waypoints: Sequenc
         audited_delete(waypoint, user=user)
     for position, site in enumerate(sites, start=1):
         audited_save(CorridorWaypoint(corridor=corridor, site=site, position=position), user=user)
+    if check:
+        _check_path(corridor)
     recheck.recheck_corridors(corridor_ids=[corridor.pk])
 
 
@@ -78,7 +105,9 @@ def window_save(*, window: CorridorWindow, user: User) -> CorridorWindow:
     are withdrawn.
     """
     _require_manager(user)
-    if not window._state.adding and not changed_fields(window):
+    if window.corridor_id is not None:
+        _lock_corridor(window.corridor_id)
+    if not window._state.adding and not changed_fields(window, lock=True):
         return window
     audited_save(window, user=user)
     recheck.recheck_window(window_id=window.pk)
@@ -109,6 +138,9 @@ def schedule_expand(
     in the corridor's local time (its origin's zone). All or nothing.
     """
     _require_manager(user)
+    validate_date(first_date)
+    if 1 <= days <= MAX_DAYS:
+        validate_date(first_date + dt.timedelta(days=days))  # the last window ends within the years too
     try:
         intervals = expand_schedule(
             local_start=local_start,

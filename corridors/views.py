@@ -16,8 +16,9 @@ from django.views.decorators.http import require_POST, require_safe
 from corridors import selectors, services
 from corridors.forms import ArrivalForm, DepartureForm, FlagReviewForm
 from corridors.models import Corridor, Flag
-from tracker import charts, permissions
+from tracker import charts, pagecache, permissions
 from tracker import services as tracker_services
+from tracker.pagecache import Rendered
 from tracker.staff_views import figure_form_page
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 @require_safe
 def corridor_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return pagecache.serve(request, f"corridor:{pk}", lambda: _render_corridor(request, pk))
+
+
+def _render_corridor(request: HttpRequest, pk: int) -> Rendered:
     try:
         corridor = selectors.corridor_for_page(pk)
     except Corridor.DoesNotExist:
@@ -44,13 +49,15 @@ def corridor_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "timeline": charts.window_timeline(window.starts_at, window.ends_at, corridor.timezone, drawn),
             }
         )
+    now = timezone.now()
     context = {
         "corridor": corridor,
         "path": selectors.corridor_paths([corridor])[corridor.pk],
         "rows": rows,
-        "now": timezone.now(),
+        "now": now,
     }
-    return render(request, "corridors/corridor.html", context)
+    changes_at = selectors.next_window_change(windows, now)
+    return Rendered(render(request, "corridors/corridor.html", context), changes_at=changes_at)
 
 
 @login_required

@@ -24,6 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from tests import factories
+from tracker import pagecache
 from tracker.celery import app as celery_app
 from tracker.logs import _Throttle
 from tracker.models import Role
@@ -97,6 +98,18 @@ def _fresh_warning_throttle(monkeypatch):
     each test starts with none, so that a warning one test caused never hides another's.
     """
     monkeypatch.setattr("tracker.logs._throttle", _Throttle())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page_cache(monkeypatch):
+    """
+    The public pages are kept in the cache (tracker/pagecache.py), which outlives a
+    test whose writes are rolled back: each test gets its own empty one, as the
+    throttles do. A test of the pages kept across processes (a real worker) uses
+    the real cache.
+    """
+    monkeypatch.setattr(pagecache, "cache", LocMemCache(f"pages-{uuid.uuid4()}", {}))
+    monkeypatch.setattr(pagecache, "local", pagecache.Local())
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import datetime as dt
 import factory
 
 from corridors.models import Arrival, Corridor, CorridorWindow, Departure, Flag
+from tracker import services
 from tracker.models import CivilianCount, HostilityReport, Organisation, Role, Site, Source, User
 
 UTC = dt.UTC
@@ -69,6 +70,13 @@ class CivilianCountFactory(factory.django.DjangoModelFactory):
     count = 200
     qualifier = "approximately"
     source = factory.SubFactory(SourceFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        count = super()._create(model_class, *args, **kwargs)
+        # As every service that writes a count does: the site's latest count follows it.
+        services.site_latest_counts_refresh(site_ids=[count.site_id])
+        return count
 
 
 class HostilityReportFactory(factory.django.DjangoModelFactory):

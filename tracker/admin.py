@@ -10,13 +10,17 @@ tracker/permissions.py.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import widgets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
@@ -28,6 +32,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from tracker import accounts, permissions, services
 from tracker.api.renderers import csv_cell
+from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
     CivilianCount,
     HostilityReport,
@@ -71,6 +76,71 @@ class RoleAdmin(SimpleHistoryAdmin):
             self.delete_model(request, obj)
 
 
+TIME_WITH_OFFSET = re.compile(r"^(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*(?P<offset>[+-]\d{2}:?\d{2})$")
+
+
+class OffsetTimeField(forms.TimeField):
+    """
+    The time box of a figure's date and time: "03:30", or "03:30 +02:00" with the UTC
+    offset, which is how one says which of a time the clocks showed twice is meant.
+    Gives a time with a fixed-offset tzinfo when an offset was typed.
+    """
+
+    def to_python(self, value: Any) -> dt.time | None:
+        match = TIME_WITH_OFFSET.match(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            return super().to_python(value)
+        time, offset = super().to_python(match["time"]), parse_offset(match["offset"])
+        return time.replace(tzinfo=dt.timezone(offset)) if time is not None and offset is not None else time
+
+
+class FigureDateTimeField(forms.SplitDateTimeField):
+    """
+    A figure's date and time in the admin, read in the admin's time zone (TIME_ZONE)
+    as the staff forms read theirs in the site's: a time the clocks skipped, or one
+    they showed twice without an offset saying which, is refused with the valid
+    choices named (tracker/forms.py, `local_to_utc`), never moved.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        date_field, time_field = self.fields
+        self.fields = (date_field, OffsetTimeField(error_messages=time_field.error_messages))
+
+    def compress(self, data_list: Any) -> dt.datetime | None:
+        if not data_list:
+            return None
+        day, time = data_list
+        if day in self.empty_values or time in self.empty_values:
+            return super().compress(data_list)  # its own "enter a date / a time" errors
+        local = dt.datetime.combine(day, time.replace(tzinfo=None))
+        zone_name = timezone.get_current_timezone_name()
+        if time.tzinfo is None:
+            return local_to_utc(local, zone_name)
+        return local_to_utc_with_offset(local, zone_name, time.utcoffset())
+
+
+class FigureAdminForm(FieldErrorsMixin, forms.ModelForm):
+    """
+    After the model's rules, the service's (tracker/services.py, `figure_check`):
+    who may make this change, what verification and override it leaves. A refusal
+    is a form error, with everything typed kept, as in the staff forms and the API.
+    """
+
+    figure_user: Any = None  # set by FigureAdmin.get_form
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors or self.figure_user is None:
+            return
+        try:
+            services.figure_check(figure=self.instance, user=self.figure_user)
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        except PermissionDenied as exc:
+            self.add_error(None, str(exc))
+
+
 class FigureAdmin(RoleAdmin):
     """
     Counts, hostility reports, departures, arrivals. Reporters see and change their
@@ -78,6 +148,10 @@ class FigureAdmin(RoleAdmin):
     and the person who entered a figure are set from the login, never typed in.
     """
 
+    form = FigureAdminForm
+    formfield_overrides = {
+        models.DateTimeField: {"form_class": FigureDateTimeField, "widget": widgets.AdminSplitDateTime},
+    }
     readonly_fields: tuple[str, ...] = ("organisation", "created_by", "created_at", "updated_at")
     list_select_related: tuple[str, ...] = ("source", "organisation")
 
@@ -102,16 +176,19 @@ class FigureAdmin(RoleAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is not None and not permissions.can_edit_figure(request.user, obj):
-            # A coordinator looking at another organisation's figure: verification only.
-            editable = {"verification"}
+            # A coordinator looking at another organisation's figure: verification (and override) only.
+            editable = {"verification", "override_reason"}
             names = [f.name for f in self.model._meta.fields if f.editable and f.name not in editable]
             return tuple(dict.fromkeys([*names, *self.readonly_fields]))
+        if not permissions.can_override_figure_rules(request.user) and hasattr(self.model, "override_reason"):
+            return (*self.readonly_fields, "override_reason")
         return self.readonly_fields
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> type[forms.ModelForm]:
         form = super().get_form(request, obj, change=change, **kwargs)
+        cast(type[FigureAdminForm], form).figure_user = request.user
         field = form.base_fields.get("verification")
         if field is not None and not permissions.is_coordinator(request.user):
             allowed = set(permissions.REPORTER_VERIFICATIONS)

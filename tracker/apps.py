@@ -7,6 +7,7 @@ class TrackerConfig(AppConfig):
     verbose_name = _("Facts on the ground")
 
     def ready(self) -> None:
-        from tracker import signals
+        from tracker import pagecache, signals
 
         signals.connect()
+        pagecache.connect()

@@ -8,6 +8,7 @@ each model's `clean()` states the same rules as messages a person can act on.
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,15 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from tracker import geo
+from tracker import geo, validators
 from tracker.coverage import Coverage, covered_interval
+from tracker.fields import FreeTextField, HttpURLField, NameField
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,6 +58,49 @@ def canonical_timezone(name: str) -> str:
     return name
 
 
+def instant_field(verbose_name: Any, **kwargs: Any) -> models.DateTimeField:
+    """A figure's instant: years FIRST_YEAR to LAST_YEAR (tracker/validators.py), in every path and the database."""
+    return models.DateTimeField(verbose_name, validators=[validators.validate_instant], **kwargs)
+
+
+def instant_constraints(prefix: str, *names: str) -> list[models.BaseConstraint]:
+    """The database side of `instant_field`: each of these instants, when set, lies in the years allowed."""
+    return [
+        models.CheckConstraint(
+            condition=Q(**{f"{name}__isnull": True})
+            | Q(**{f"{name}__gte": validators.EARLIEST, f"{name}__lt": validators.LATEST}),
+            name=f"{prefix}_{name}_in_range",
+        )
+        for name in names
+    ]
+
+
+def text_constraint(prefix: str, name: str, max_length: int) -> models.BaseConstraint:
+    """The database side of a FreeTextField's maximum length."""
+    return models.CheckConstraint(
+        condition=LessThanOrEqual(Length(name), max_length), name=f"{prefix}_{name}_max_length"
+    )
+
+
+def future_errors(instance: models.Model, names: Any, *, now: dt.datetime) -> dict[str, list[ValidationError]]:
+    """
+    The fields among `names` that hold an instant later than `now` plus the allowed
+    clock skew (FIGURE_CLOCK_SKEW): a figure reports what has happened, and a typo of
+    2030 for 2022 would otherwise become a headline figure "as of 2030".
+    """
+    limit = now + dt.timedelta(seconds=settings.FIGURE_CLOCK_SKEW)
+    return {
+        name: [
+            ValidationError(
+                _("This time is in the future: a figure reports what has happened. Check the year and the date."),
+                code="future",
+            )
+        ]
+        for name in names
+        if getattr(instance, name) is not None and getattr(instance, name) > limit
+    }
+
+
 class TimeStamped(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Indexed: every API list filters on it for incremental sync (`updated_since`).
@@ -72,8 +119,8 @@ class Role(models.TextChoices):
 class Organisation(TimeStamped):
     """An NGO (or other body) whose staff enter figures."""
 
-    name = models.CharField(_("name"), max_length=200, unique=True)
-    acronym = models.CharField(_("acronym"), max_length=30, blank=True)
+    name = NameField(_("name"), unique=True)
+    acronym = NameField(_("acronym"), max_length=30, blank=True)
 
     history = HistoricalRecords()
 
@@ -180,9 +227,9 @@ class Source(TimeStamped):
         FIELD_TEAM = "field_team", _("Field team")
         OTHER = "other", _("Other")
 
-    name = models.CharField(_("name"), max_length=200, unique=True)
+    name = NameField(_("name"), unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-    url = models.URLField(_("link"), max_length=500, blank=True)
+    url = HttpURLField(_("link"), max_length=500, blank=True)
 
     history = HistoricalRecords()
 
@@ -213,7 +260,7 @@ class Site(TimeStamped):
         CROSSING = "crossing", _("Crossing")
         RECEPTION_CENTRE = "reception_centre", _("Reception centre")
 
-    name = models.CharField(_("name"), max_length=200)
+    name = NameField(_("name"))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     parent = models.ForeignKey(
         "self",
@@ -331,9 +378,15 @@ class Figure(Attributed):
     """A figure also says who said it (its source), and when if known."""
 
     source = models.ForeignKey(Source, verbose_name=_("source"), on_delete=models.PROTECT, related_name="+")
-    reported_at = models.DateTimeField(
+    reported_at = instant_field(
         _("reported at"), null=True, blank=True, help_text=_("When the source said it, if known.")
     )
+
+    # The instants that must not lie in the future (future_errors).
+    past_fields: tuple[str, ...] = ("reported_at",)
+    # The related rows this figure's rules read: locked while it is checked and written
+    # (tracker/services.py, `_lock_context`), in this order.
+    context_fields: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
@@ -358,7 +411,7 @@ class CivilianCount(Figure):
     """How many civilians are at a site as of a time: "an estimated 200", "100–120"."""
 
     site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.PROTECT, related_name="counts")
-    as_of = models.DateTimeField(_("as of"), db_index=True)
+    as_of = instant_field(_("as of"), db_index=True)
     count = models.PositiveIntegerField(_("count"))
     count_high = models.PositiveIntegerField(
         _("up to"), null=True, blank=True, help_text=_("For a range: the high end. Leave empty for one figure.")
@@ -371,15 +424,45 @@ class CivilianCount(Figure):
         ordering = ["-as_of", "-id"]
         verbose_name = _("civilian count")
         verbose_name_plural = _("civilian counts")
-        constraints = count_constraints("civiliancount", with_high=True)
+        constraints = [
+            *count_constraints("civiliancount", with_high=True),
+            *instant_constraints("civiliancount", "as_of", "reported_at"),
+        ]
         indexes = [models.Index(fields=["site", "-as_of"], name="civiliancount_site_as_of")]
+
+    past_fields = ("as_of", "reported_at")
 
     def __str__(self) -> str:
         return f"{self.site}: {self.count} ({self.get_qualifier_display()}) as of {self.as_of:%Y-%m-%d %H:%M}"
 
     def clean(self) -> None:
+        errors = future_errors(self, self.past_fields, now=timezone.now())
         if self.count is not None and self.count_high is not None and self.count_high < self.count:
-            raise ValidationError({"count_high": _("The high end of the range must be at least the count.")})
+            errors["count_high"] = [ValidationError(_("The high end of the range must be at least the count."))]
+        if errors:
+            raise ValidationError(errors)
+
+
+class LatestCount(models.Model):
+    """
+    Derived, never edited: each site's latest count that is not retracted (the latest
+    `as_of`, then the highest id). The services keep it in the transaction that writes
+    the site's counts (services.site_latest_counts_refresh), so that a page or the API
+    finds the latest count of thousands of sites without ranking every count ever
+    given. `count` and `as_of` are copies of the count's own: the order of "where most
+    people are" (an index), and the start of the sources' disagreement window.
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, primary_key=True, related_name="latest_count")
+    civilian_count = models.OneToOneField(CivilianCount, on_delete=models.CASCADE, related_name="+")
+    count = models.PositiveIntegerField()
+    as_of = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-count", "site"], name="latestcount_largest_first")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}: {self.civilian_count_id}"
 
 
 class HostilityReport(Figure):
@@ -405,13 +488,13 @@ class HostilityReport(Figure):
 
     site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.PROTECT, related_name="hostilities")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-    started_at = models.DateTimeField(_("started at"), db_index=True)
-    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True, db_index=True)
+    started_at = instant_field(_("started at"), db_index=True)
+    ended_at = instant_field(_("ended at"), null=True, blank=True, db_index=True)
     ongoing = models.BooleanField(_("ongoing"), default=False, help_text=_("Still going on; give no end yet."))
     time_precision = models.CharField(
         _("time precision"), max_length=10, choices=Precision.choices, default=Precision.EXACT
     )
-    description = models.TextField(_("description"), blank=True)
+    description = FreeTextField(_("description"), max_length=validators.DESCRIPTION_MAX_LENGTH, blank=True)
     # What the report covers (tracker/coverage.py) as a half-open range, derived in
     # save(): the key by which the flag engine finds candidate windows with an index.
     # An instant t is stored as [t, t + 1 µs); an open end (ongoing) as NULL.
@@ -436,7 +519,13 @@ class HostilityReport(Figure):
                 condition=Q(ongoing=False) | Q(ended_at__isnull=True),
                 name="hostilityreport_ongoing_has_no_end",
             ),
+            *instant_constraints("hostilityreport", "started_at", "ended_at", "reported_at"),
+            text_constraint("hostilityreport", "description", validators.DESCRIPTION_MAX_LENGTH),
         ]
+
+    past_fields = ("started_at", "ended_at", "reported_at")
+    # Its site's zone decides what an hour- or day-precision report covers.
+    context_fields = ("site",)
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.site} from {self.started_at:%Y-%m-%d %H:%M}"
@@ -462,12 +551,15 @@ class HostilityReport(Figure):
         )
 
     def clean(self) -> None:
+        errors = future_errors(self, self.past_fields, now=timezone.now())
         if self.started_at and self.ended_at and self.ended_at <= self.started_at:
-            raise ValidationError({"ended_at": _("The end must be after the start.")})
+            errors.setdefault("ended_at", []).append(ValidationError(_("The end must be after the start.")))
         if self.ongoing and self.ended_at:
-            raise ValidationError(
-                {"ongoing": _("An ongoing report has no end yet: clear “ongoing” when you give an end.")}
-            )
+            errors["ongoing"] = [
+                ValidationError(_("An ongoing report has no end yet: clear “ongoing” when you give an end."))
+            ]
+        if errors:
+            raise ValidationError(errors)
 
 
 class IdempotencyRecord(models.Model):

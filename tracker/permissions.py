@@ -64,6 +64,18 @@ def can_set_verification(user: Any, value: str) -> bool:
     return is_coordinator(user) or (is_staff_member(user) and value in REPORTER_VERIFICATIONS)
 
 
+def can_change_verification(user: Any, was: str, becomes: str) -> bool:
+    """Only coordinators set or clear "verified" and "disputed"; reporters move between the other two."""
+    return is_coordinator(user) or (
+        is_staff_member(user) and was in REPORTER_VERIFICATIONS and becomes in REPORTER_VERIFICATIONS
+    )
+
+
+def can_override_figure_rules(user: Any) -> bool:
+    """Accept, with a reason, a movement that does not fit its corridor's path or its window's times."""
+    return is_coordinator(user)
+
+
 def can_manage_places(user: Any) -> bool:
     """Sites, corridors, windows and schedules."""
     return is_coordinator(user)

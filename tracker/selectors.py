@@ -12,10 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db.models import F, Model, QuerySet, Value, Window
+from django.db import connection
+from django.db.models import F, Max, Min, Model, Q, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 
-from tracker.models import CivilianCount, Figure, HostilityReport, Site, Verification
+from tracker import geo
+from tracker.models import CivilianCount, Figure, HostilityReport, LatestCount, Site, Verification
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -41,17 +43,42 @@ class SiteCounts:
         return any((other.count, other.count_high) != mine for other in self.others)
 
 
-def latest_counts(*, site_ids: Iterable[int] | None = None) -> dict[int, SiteCounts]:
+def latest_count_rows() -> QuerySet[Any]:
     """
-    The latest count of each site, with the other sources' latest counts from within
-    DISAGREEMENT_WINDOW of it, so that a page shows both figures where sources differ.
-    Retracted counts are left out: their source withdrew them. One query.
+    Rows of (site id, count id, count, as_of): each site's latest count that is not
+    retracted, ranked from every count there is. What LatestCount keeps; this
+    recomputes it from scratch (services.site_latest_counts_rebuild, and the tests).
     """
-    qs = CivilianCount.objects.exclude(verification=Verification.RETRACTED)
-    if site_ids is not None:
-        qs = qs.filter(site_id__in=list(site_ids))
+    return (
+        CivilianCount.objects.exclude(verification=Verification.RETRACTED)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("site_id")], order_by=[F("as_of").desc(), F("id").desc()]))
+        .filter(rank=1)
+        .order_by("site_id")
+        .values_list("site_id", "id", "count", "as_of")
+    )
+
+
+def latest_count_of(site_ids: Iterable[int]) -> dict[int, CivilianCount]:
+    """The latest count (not retracted) of each of these sites that has one. One query."""
+    rows = LatestCount.objects.filter(site_id__in=list(site_ids)).select_related(
+        "civilian_count__source", "civilian_count__organisation"
+    )
+    return {row.site_id: row.civilian_count for row in rows}
+
+
+def latest_counts(*, site_ids: Iterable[int]) -> dict[int, SiteCounts]:
+    """
+    The latest count of each of these sites, with the other sources' latest counts from
+    within DISAGREEMENT_WINDOW of it, so that a page shows both figures where sources
+    differ. Retracted counts are left out: their source withdrew them. One query, which
+    reads only each site's counts of that window (LatestCount says where it ends), however
+    long the site's history.
+    """
     per_source = (
-        qs.annotate(
+        CivilianCount.objects.filter(site_id__in=list(site_ids))
+        .exclude(verification=Verification.RETRACTED)
+        .filter(as_of__gte=F("site__latest_count__as_of") - Value(DISAGREEMENT_WINDOW))
+        .annotate(
             rank=Window(
                 RowNumber(), partition_by=[F("site_id"), F("source_id")], order_by=[F("as_of").desc(), F("id").desc()]
             )
@@ -71,9 +98,12 @@ def latest_counts(*, site_ids: Iterable[int] | None = None) -> dict[int, SiteCou
 
 
 def sites_with_counts(*, limit: int = 50) -> list[SiteCounts]:
-    """Sites that have a count, the largest latest count first (where most people are)."""
-    summaries = sorted(latest_counts().values(), key=lambda s: (-s.latest.count, s.site.name))
-    return summaries[:limit]
+    """Sites that have a count, the largest latest count first (where most people are). Two queries."""
+    largest = list(
+        LatestCount.objects.order_by("-count", "site__name", "site_id").values_list("site_id", flat=True)[:limit]
+    )
+    summaries = latest_counts(site_ids=largest)
+    return [summaries[pk] for pk in largest if pk in summaries]
 
 
 def recent_hostilities(*, limit: int = 10, site_ids: Iterable[int] | None = None) -> QuerySet[HostilityReport]:
@@ -85,19 +115,25 @@ def recent_hostilities(*, limit: int = 10, site_ids: Iterable[int] | None = None
 
 
 def site_descendant_ids(site: Site) -> list[int]:
-    """The ids of a site's sub-sites at every depth (one query over the whole, shallow, tree)."""
-    children: dict[int, list[int]] = {}
-    for pk, parent_id in Site.objects.filter(parent__isnull=False).values_list("id", "parent_id"):
-        children.setdefault(parent_id, []).append(pk)
-    found: list[int] = []
-    todo = list(children.get(site.pk, []))
-    while todo:
-        pk = todo.pop()
-        if pk in found or pk == site.pk:
-            continue
-        found.append(pk)
-        todo.extend(children.get(pk, []))
-    return found
+    """
+    The ids of a site's sub-sites at every depth: one recursive query (PostgreSQL and
+    SQLite alike), reading only the sites below this one. UNION, not UNION ALL: a
+    cycle in the tree, which Site.clean() refuses, could not make it loop.
+    """
+    table = Site._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE below(id) AS (
+                SELECT id FROM {table} WHERE parent_id = %s
+                UNION
+                SELECT child.id FROM {table} child JOIN below ON child.parent_id = below.id
+            )
+            SELECT id FROM below WHERE id <> %s ORDER BY id
+            """,  # noqa: S608 - the table name is the model's own, not input
+            [site.pk, site.pk],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def site_children(site: Site) -> QuerySet[Site]:
@@ -144,6 +180,137 @@ class Position:
     latitude: float
     longitude: float
     approximate: bool
+
+
+def position_of(site: Site, *, exact: bool) -> Position:
+    """
+    Where a page may show the site: a restricted one coarsened to about 10 km, unless
+    `exact` (the viewer may see it: tracker.permissions.can_view_exact_location).
+    """
+    if site.restricted and exact:
+        return Position(site.latitude, site.longitude, approximate=False)
+    latitude, longitude = site.public_coordinates()
+    return Position(latitude, longitude, approximate=site.restricted)
+
+
+def sites_bounds(*, exact: bool) -> tuple[float, float, float, float] | None:
+    """
+    The (south, west, north, east) around every site's position as the viewer may see
+    it; None without sites. One query. Coarsening rounds, so it never moves one point
+    past another: the coarsened extremes of the restricted sites are the extremes of
+    their coarsened positions, and the bounds tell nothing finer than those.
+    """
+    edges = ("south", "west", "north", "east")
+    groups = {"all": Q()} if exact else {"shown": Q(restricted=False), "hidden": Q(restricted=True)}
+    aggregates: dict[str, Min | Max] = {}
+    for group, where in groups.items():
+        aggregates[f"{group}_south"] = Min("latitude", filter=where)
+        aggregates[f"{group}_west"] = Min("longitude", filter=where)
+        aggregates[f"{group}_north"] = Max("latitude", filter=where)
+        aggregates[f"{group}_east"] = Max("longitude", filter=where)
+    found = Site.objects.aggregate(**aggregates)
+    corners: list[tuple[float, float]] = []
+    for group in groups:
+        south, west, north, east = (found[f"{group}_{edge}"] for edge in edges)
+        if south is None:
+            continue
+        if group == "hidden":
+            (south, west), (north, east) = geo.coarsen(south, west), geo.coarsen(north, east)
+        corners += [(south, west), (north, east)]
+    if not corners:
+        return None
+    latitudes, longitudes = [c[0] for c in corners], [c[1] for c in corners]
+    return min(latitudes), min(longitudes), max(latitudes), max(longitudes)
+
+
+# A tile of the map lists its sites one by one up to this many; more are grouped by
+# quarter tile (about 64 pixels across) into clusters.
+MARKERS_PER_TILE = 40
+# From this zoom on (tiles of about 10 km), a tile's sites are listed however many:
+# grouping further would only hide restricted sites that share a coarsened position.
+CLUSTER_BELOW_ZOOM = 12
+
+
+@dataclass(frozen=True)
+class MapSite:
+    pk: int
+    name: str
+    position: Position
+    count: CivilianCount | None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Sites that share a quarter tile: how many, their mean position and the box around them."""
+
+    latitude: float
+    longitude: float
+    sites: int
+    south: float
+    west: float
+    north: float
+    east: float
+
+
+@dataclass
+class MapTile:
+    sites: list[MapSite] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+
+
+def map_tile(zoom: int, x: int, y: int, *, exact: bool) -> MapTile:
+    """
+    The sites whose position, as the viewer may see it, falls in this tile of the map:
+    one by one (with their latest counts), or in clusters where there are many. Two
+    queries at most, whatever the number of sites.
+
+    The database narrows the search by the exact coordinates, with a margin wider than
+    coarsening moves a point; which sites are in the tile is then decided on the
+    positions the viewer may see. So the answer is the same wherever in its coarse cell
+    a restricted site really is.
+    """
+    south, west, north, east = geo.tile_bounds(zoom, x, y)
+    margin = 2 * geo.COARSE_STEP_DEGREES
+    rows = (
+        Site.objects.filter(
+            latitude__gte=south - margin,
+            latitude__lte=north + margin,
+            longitude__gte=west - margin,
+            longitude__lte=east + margin,
+        )
+        .order_by("name", "id")
+        .values_list("pk", "name", "latitude", "longitude", "restricted")
+    )
+    placed = []
+    for pk, name, latitude, longitude, restricted in rows:
+        approximate = restricted and not exact
+        if approximate:
+            latitude, longitude = geo.coarsen(latitude, longitude)
+        tile_x, tile_y = geo.tile_xy(latitude, longitude, zoom)
+        if (int(tile_x), int(tile_y)) == (x, y):
+            placed.append((pk, name, Position(latitude, longitude, approximate), tile_x, tile_y))
+    if len(placed) <= MARKERS_PER_TILE or zoom >= CLUSTER_BELOW_ZOOM:
+        counts = latest_count_of(pk for pk, *_ in placed)
+        return MapTile(sites=[MapSite(pk, name, position, counts.get(pk)) for pk, name, position, _, _ in placed])
+    cells: dict[tuple[int, int], list[Position]] = {}
+    for _pk, _name, position, tile_x, tile_y in placed:
+        cells.setdefault((int(tile_x * 4), int(tile_y * 4)), []).append(position)
+    clusters = []
+    for cell in sorted(cells):
+        positions = cells[cell]
+        latitudes, longitudes = [p.latitude for p in positions], [p.longitude for p in positions]
+        clusters.append(
+            Cluster(
+                latitude=sum(latitudes) / len(latitudes),
+                longitude=sum(longitudes) / len(longitudes),
+                sites=len(positions),
+                south=min(latitudes),
+                west=min(longitudes),
+                north=max(latitudes),
+                east=max(longitudes),
+            )
+        )
+    return MapTile(clusters=clusters)
 
 
 def deletions(models: Mapping[str, type[Model]], *, since: dt.datetime | None = None) -> QuerySet[Any]:

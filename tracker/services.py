@@ -9,7 +9,7 @@ failed call writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -20,29 +20,61 @@ from django.utils.translation import gettext as _
 from corridors import recheck
 from corridors.flagging import corridors_touching_site
 from tracker import permissions
-from tracker.models import Attributed, Heartbeat, HostilityReport, IdempotencyRecord, Organisation, Site, Source
-from tracker.selectors import site_descendant_ids
+from tracker.models import (
+    Attributed,
+    CivilianCount,
+    Heartbeat,
+    HostilityReport,
+    IdempotencyRecord,
+    LatestCount,
+    Organisation,
+    Site,
+    Source,
+    Verification,
+)
+from tracker.selectors import latest_count_rows, site_descendant_ids
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tracker.models import User
 
 M = TypeVar("M", bound=models.Model)
 
 # Set by the system from the logged-in user, never by the person writing.
 STAMPED_FIELDS = frozenset({"organisation", "created_by"})
+# What a figure says is every field but these: how far it is verified, a
+# coordinator's override of the consistency rules, and what the system derives.
+NOT_SUBSTANCE = STAMPED_FIELDS | {"verification", "override_reason", "coverage_start", "coverage_end", "updated_at"}
+# The states a coordinator's judgement puts a figure in.
+JUDGED = frozenset({Verification.VERIFIED, Verification.DISPUTED})
 # The PostgreSQL advisory lock that serialises moves in the site tree (any fixed number).
 SITE_TREE_LOCK = 7_264_001
 
 
-def changed_fields(instance: models.Model) -> set[str]:
-    """Names of the concrete fields whose value differs from the stored row (all of them for a new one)."""
+def changed_fields(instance: models.Model, *, lock: bool = False) -> set[str]:
+    """
+    Names of the concrete fields whose value differs from the stored row (all of them
+    for a new one). With `lock`, the row is locked until the end of the transaction,
+    so that what is decided from the difference still holds when it is written.
+    """
+    return _difference(instance, lock=lock)[0]
+
+
+def _difference(instance: models.Model, *, lock: bool = False) -> tuple[set[str], dict[str, Any] | None]:
+    """The changed fields, and the stored row's values by attribute name (None for a new object)."""
     fields = [f for f in instance._meta.concrete_fields if not f.primary_key]
     if instance._state.adding or instance.pk is None:
-        return {f.name for f in fields}
-    stored = type(instance)._default_manager.filter(pk=instance.pk).values(*(f.attname for f in fields)).first()
+        return {f.name for f in fields}, None
+    rows = type(instance)._default_manager.filter(pk=instance.pk)
+    if lock:
+        # FOR NO KEY UPDATE, as the UPDATE itself: it lets the flag engine key-share
+        # a report it is raising a flag for (corridors/flagging.py) without waiting.
+        rows = rows.select_for_update(no_key=True)
+    stored = rows.values(*(f.attname for f in fields)).first()
     if stored is None:
-        return {f.name for f in fields}
-    return {f.name for f in fields if getattr(instance, f.attname) != stored[f.attname]}
+        return {f.name for f in fields}, None
+    return {f.name for f in fields if getattr(instance, f.attname) != stored[f.attname]}, stored
 
 
 def audited_save(instance: M, *, user: User | None) -> M:
@@ -78,35 +110,192 @@ def figure_save(*, figure: Attributed, user: User) -> Attributed:
 
     A new figure is stamped with the user's organisation and the user. A member of
     the figure's organisation may change it; a coordinator may change only the
-    verification of another organisation's figure. Only coordinators verify or
-    dispute; reporters may set "unverified" or "retracted".
+    verification (and the override) of another organisation's figure.
+
+    Verification is a coordinator's judgement of what the figure says: only
+    coordinators set or clear "verified" and "disputed", and a change to the
+    substance of a verified or disputed figure returns it to "unverified" (unless a
+    coordinator judges the new version in the same change); the history keeps both.
+    Reporters move their figures between "unverified" and "retracted".
+    """
+    if not figure_check(figure=figure, user=user):
+        return figure
+    # Read under the lock figure_check() took, before the write: where a count was.
+    moved_from = _stored_site_id(figure)
+    figure._history_user = user  # type: ignore[attr-defined]
+    figure.save()
+    if isinstance(figure, CivilianCount):
+        site_latest_counts_refresh(site_ids=[figure.site_id, *([moved_from] if moved_from else [])])
+    return figure
+
+
+def figure_check(*, figure: Attributed, user: User) -> bool:
+    """
+    Everything figure_save() decides before it writes: who may make this change,
+    the verification it leaves, the override it keeps; then the model's rules.
+    Raises PermissionDenied or ValidationError; the admin's form asks it too, so
+    that a refusal comes back as a form error with everything typed kept. Locks
+    the stored row until the end of the transaction: what is decided here still
+    holds when figure_save() writes it. False when nothing changed.
     """
     if figure._state.adding:
         if not permissions.can_add_figures(user):
             raise PermissionDenied(_("Only members of an organisation can add figures."))
         figure.organisation = getattr(user, "organisation", None)
         figure.created_by = user
-        changed = {"verification"}
+        changed, stored = _difference(figure)
     else:
-        changed = changed_fields(figure)
+        changed, stored = _difference(figure, lock=True)
         if not changed:
-            return figure
+            return False
         if changed & STAMPED_FIELDS:
             raise PermissionDenied(_("The organisation and the person who entered a figure cannot be changed."))
         if not permissions.can_edit_figure(user, figure) and not (
-            permissions.is_coordinator(user) and changed == {"verification"}
+            permissions.is_coordinator(user) and changed <= {"verification", "override_reason"}
         ):
             raise PermissionDenied(_("You can change only your own organisation's figures."))
-    if "verification" in changed and not permissions.can_set_verification(user, figure.verification):
-        raise PermissionDenied(_("Only a coordinator can mark a figure verified or disputed."))
-    return audited_save(figure, user=user)
+    _judge_verification(figure, user=user, changed=changed, stored=stored)
+    _keep_or_clear_override(figure, user=user, changed=changed, stored=stored)
+    _lock_context(figure)
+    figure.full_clean()
+    return True
+
+
+def _judge_verification(figure: Attributed, *, user: User, changed: set[str], stored: dict[str, Any] | None) -> None:
+    was = stored["verification"] if stored is not None else Verification.UNVERIFIED
+    if was in JUDGED and changed - NOT_SUBSTANCE:
+        # The judgement was of what the figure said before: nobody has looked at this yet.
+        was = Verification.UNVERIFIED
+        judged_anew = "verification" in changed and permissions.is_coordinator(user)
+        if not judged_anew and figure.verification in JUDGED:
+            figure.verification = Verification.UNVERIFIED
+    if figure.verification != was and not permissions.can_change_verification(user, was, figure.verification):
+        raise PermissionDenied(_("Only a coordinator can mark a figure verified or disputed, or clear that."))
+
+
+def _keep_or_clear_override(
+    figure: Attributed, *, user: User, changed: set[str], stored: dict[str, Any] | None
+) -> None:
+    """
+    Only a coordinator gives, changes or removes the reason that lets a movement
+    stand although it does not fit its corridor or window. The override was about
+    where and when: when anyone else changes that, it goes, and the figure is
+    checked afresh.
+    """
+    if not hasattr(figure, "override_reason"):
+        return
+    was = stored["override_reason"] if stored is not None else ""
+    if figure.override_reason != was:
+        if not permissions.can_override_figure_rules(user):
+            raise PermissionDenied(
+                _("Only a coordinator can accept a figure that does not fit its corridor or window (override reason).")
+            )
+    elif (
+        was and changed & getattr(figure, "override_fields", set()) and not permissions.can_override_figure_rules(user)
+    ):
+        figure.override_reason = ""
+
+
+def _lock_context(figure: Attributed) -> None:
+    """
+    Share-lock, until the end of the transaction, the rows a figure's rules are
+    checked against (its `context_fields`), and read them again: a report's site
+    (its zone decides what an hour- or day-precision report covers), a movement's
+    corridor (its path) and window (its times). A change to one of those takes the
+    row's lock and waits for this figure, then sees it (and checks it:
+    CorridorWindow.clean, corridor_save); or this figure waits for the change, and is
+    checked against what it made.
+    """
+    names = getattr(figure, "context_fields", ())
+    movement = cast(Any, figure)
+    if "window" in names and movement.window_id is not None and movement.corridor_id is None:
+        # A movement linked to a window is through that window's corridor (Movement.clean says so too).
+        window_model = movement._meta.get_field("window").related_model
+        movement.corridor_id = (
+            window_model._default_manager.filter(pk=movement.window_id).values_list("corridor_id", flat=True).first()
+        )
+    for name in names:
+        model, pk = cast(Any, figure._meta.get_field(name).related_model), getattr(figure, f"{name}_id")
+        if pk is None:
+            continue
+        if connection.vendor == "postgresql":  # SQLite runs one write transaction at a time
+            with connection.cursor() as cursor:
+                table = connection.ops.quote_name(model._meta.db_table)
+                cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [pk])  # noqa: S608 - a model's table
+        fresh = model._default_manager.filter(pk=pk).first()
+        if fresh is not None:  # gone meanwhile: the foreign key refuses the write
+            setattr(figure, name, fresh)
 
 
 @transaction.atomic
 def figure_delete(*, figure: Attributed, user: User) -> None:
     if not permissions.can_edit_figure(user, figure):
         raise PermissionDenied(_("You can delete only your own organisation's figures."))
+    # Locked first: a flag check raising a flag on this report holds it (FOR KEY
+    # SHARE) until it commits; then the flag is seen below, and the report is in use.
+    type(figure)._default_manager.select_for_update().filter(pk=figure.pk).first()
     audited_delete(figure, user=user)
+    if isinstance(figure, CivilianCount):
+        site_latest_counts_refresh(site_ids=[figure.site_id])
+
+
+def _stored_site_id(figure: Attributed) -> int | None:
+    """The site a stored count is at before this change (None for anything else)."""
+    if not isinstance(figure, CivilianCount) or figure._state.adding:
+        return None
+    return CivilianCount.objects.filter(pk=figure.pk).values_list("site_id", flat=True).first()
+
+
+def site_latest_counts_refresh(*, site_ids: Iterable[int]) -> None:
+    """
+    Recompute these sites' latest counts (tracker.models.LatestCount) from their counts,
+    in the caller's transaction: every service that creates, changes, retracts or
+    deletes a count calls it.
+
+    The sites' rows are locked first, in id order (FOR NO KEY UPDATE, which does not
+    block the inserts of counts that refer to them): two transactions that write counts
+    of one site recompute one after the other, the second seeing the first's count once
+    it has committed. Without the lock each sees only its own new count, and whichever
+    commits last wins, even with the older count.
+    """
+    ids = sorted(set(site_ids))
+    if not ids:
+        return
+    with transaction.atomic():
+        list(Site.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+        rows = []
+        for site_id in ids:
+            latest = (
+                CivilianCount.objects.filter(site_id=site_id)
+                .exclude(verification=Verification.RETRACTED)
+                .order_by("-as_of", "-id")
+                .values_list("pk", "count", "as_of")
+                .first()
+            )
+            if latest is not None:
+                pk, count, as_of = latest
+                rows.append(LatestCount(site_id=site_id, civilian_count_id=pk, count=count, as_of=as_of))
+        # Replaced rather than updated: a count moved from one site to another stays the latest of one only.
+        LatestCount.objects.filter(site_id__in=ids).delete()
+        LatestCount.objects.bulk_create(rows)
+
+
+def site_latest_counts_rebuild() -> int:
+    """
+    Recompute every site's latest count from scratch (after rows were written around the
+    services, as the benchmarks' COPY does); returns how many sites have one. Run it
+    while nothing else writes counts.
+    """
+    with transaction.atomic():
+        LatestCount.objects.all().delete()
+        rows = LatestCount.objects.bulk_create(
+            (
+                LatestCount(site_id=site, civilian_count_id=pk, count=count, as_of=as_of)
+                for site, pk, count, as_of in latest_count_rows().iterator()
+            ),
+            batch_size=2000,
+        )
+    return len(rows)
 
 
 @transaction.atomic

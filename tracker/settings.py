@@ -365,6 +365,17 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Figures that cannot contradict themselves ----------------------------------
+
+# How far in the future a figure's time may lie (seconds): the clocks of the phone
+# that typed it and of the server disagree a little; a figure never reports what
+# has not happened yet (docs/design.md, "Figures and where they come from").
+FIGURE_CLOCK_SKEW = env_int("FIGURE_CLOCK_SKEW", 300)
+# An arrival linked to a corridor window is counted from the window's start to this
+# many hours after its end (convoys are held at checkpoints for days); a departure
+# lies inside its window. A coordinator may accept an exception with a reason.
+ARRIVAL_WINDOW_MARGIN_HOURS = env_int("ARRIVAL_WINDOW_MARGIN_HOURS", 72)
+
 # --- Flag engine --------------------------------------------------------------
 
 # The sweep runs the flag checks whose task never ran (a broker outage, a killed
@@ -407,7 +418,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tracker.api.policy.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "tracker.api.renderers.CSVRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tracker.api.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tracker.api.policy.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.base.exception_handler",

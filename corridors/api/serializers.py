@@ -23,6 +23,7 @@ from tracker.api.base import (
 )
 from tracker.api.serializers import COUNT_LIMITS, FIGURE_FIELDS
 from tracker.models import Qualifier, Site
+from tracker.validators import NOTE_MAX_LENGTH, validate_date
 
 
 class WaypointsField(serializers.ListField):
@@ -77,17 +78,16 @@ class LocalTimeField(serializers.TimeField):
 
 
 class StrictDateField(serializers.DateField):
-    """A calendar date "YYYY-MM-DD", years 1900 to 2199."""
+    """A calendar date "YYYY-MM-DD", years 1900 to 2199 (tracker/validators.py)."""
 
-    default_error_messages = {"out_of_range": _("Give a date between the years 1900 and 2199.")}
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(validate_date)
 
     def to_internal_value(self, value: Any) -> Any:
         if not isinstance(value, str):
             self.fail("invalid", format="YYYY-MM-DD")
-        date = super().to_internal_value(value)
-        if not 1900 <= date.year < 2200:
-            self.fail("out_of_range")
-        return date
+        return super().to_internal_value(value)
 
 
 class ScheduleSerializer(serializers.Serializer):
@@ -163,6 +163,12 @@ class WindowSerializer(ModelSerializer):
         return window.open_flags > 0  # type: ignore[attr-defined]
 
 
+OVERRIDE_REASON = {
+    "help_text": "Coordinators only: why this figure stands although it does not fit its corridor's path or its "
+    'window\'s times (docs/api.md, "Validation"). Empty when it fits.'
+}
+
+
 class DepartureSerializer(ModelSerializer):
     class Meta:
         model = Departure
@@ -175,9 +181,10 @@ class DepartureSerializer(ModelSerializer):
             "count",
             "qualifier",
             *FIGURE_FIELDS,
+            "override_reason",
         )
         read_only_fields = ATTRIBUTION_FIELDS
-        extra_kwargs = {"count": COUNT_LIMITS}
+        extra_kwargs = {"count": COUNT_LIMITS, "override_reason": OVERRIDE_REASON}
 
 
 class ArrivalSerializer(ModelSerializer):
@@ -193,9 +200,10 @@ class ArrivalSerializer(ModelSerializer):
             "count",
             "qualifier",
             *FIGURE_FIELDS,
+            "override_reason",
         )
         read_only_fields = ATTRIBUTION_FIELDS
-        extra_kwargs = {"count": COUNT_LIMITS}
+        extra_kwargs = {"count": COUNT_LIMITS, "override_reason": OVERRIDE_REASON}
 
 
 class FlagSerializer(ModelSerializer):
@@ -228,4 +236,6 @@ REVIEW_STATUSES = [Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED]
 
 class FlagReviewSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=REVIEW_STATUSES)
-    note = StrictCharField(required=False, allow_blank=True, default="", help_text="Required to dismiss: why.")
+    note = StrictCharField(
+        required=False, allow_blank=True, default="", max_length=NOTE_MAX_LENGTH, help_text="Required to dismiss: why."
+    )

@@ -173,6 +173,7 @@ class DepartureViewSet(FigureViewSet):
         "departed_at": "#date+departed",
         "count": "#affected+num+departed",
         "qualifier": "#affected+qualifier",
+        "override_reason": "#description+override",
     }
 
 
@@ -191,6 +192,7 @@ class ArrivalViewSet(FigureViewSet):
         "arrived_at": "#date+arrived",
         "count": "#affected+num+arrived",
         "qualifier": "#affected+qualifier",
+        "override_reason": "#description+override",
     }
 
 

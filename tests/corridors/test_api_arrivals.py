@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from corridors.models import Arrival
+from corridors.models import Arrival, CorridorWaypoint
 from tests import factories
 from tests.api import api, ids, persona, url
 
@@ -165,6 +165,7 @@ class TestFields:
 
     def test_arrivals_at_a_crossing_are_counted_as_crossings(self, alice, new_arrival, window):
         checkpoint = factories.SiteFactory(name="Vasylivka checkpoint", kind="crossing")
+        CorridorWaypoint.objects.create(corridor=window.corridor, site=checkpoint, position=1)
         api(alice).post(url("arrival-list"), new_arrival(destination=checkpoint.pk, window=window.pk), format="json")
         body = api().get(url("window-detail", window.pk)).json()
         assert (body["arrived"], body["arrived_counts_crossings"]) == (101, True)

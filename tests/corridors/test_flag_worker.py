@@ -26,10 +26,12 @@ import psycopg
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache as shared_cache
 from django.db import connection, transaction
 
 from corridors.models import Corridor, CorridorWindow, Flag, FlagCheck
 from tests import factories
+from tracker import pagecache
 from tracker import services as tracker_services
 from tracker.celery import app as celery_app
 from tracker.models import HostilityReport
@@ -329,3 +331,24 @@ def test_with_the_broker_down_writes_succeed_and_the_sweep_restores_every_flag(s
         )
     assert Flag.objects.filter(status="open").count() == 4
     assert Flag.history.count() == 4
+
+
+def test_a_flag_the_worker_raises_is_on_the_overviews_next_refresh(scene, workers, broker_url, client, monkeypatch):
+    """
+    The worker starts a new generation of the kept pages in the shared cache (Redis),
+    which the web process reads within a second (tracker/pagecache.py).
+    """
+    monkeypatch.setattr(pagecache, "cache", shared_cache)  # the one the worker writes to
+    monkeypatch.setattr(pagecache, "local", pagecache.Local())
+    workers(broker_url)
+    assert "open flag" not in client.get("/en/overview/data/").content.decode()
+    report = save_report(scene, 0)
+    client.get("/en/overview/data/")  # kept meanwhile, before the worker's check (or just after it)
+    wait_for(lambda: flag_count(report), 60, "the worker raised the flag")
+    raised = time.monotonic()
+    wait_for(
+        lambda: "1 open flag" in client.get("/en/overview/data/").content.decode(),
+        pagecache.LOCAL_SECONDS + 5,
+        "the flag was on the overview's data",
+    )
+    assert time.monotonic() - raised < pagecache.MAX_AGE

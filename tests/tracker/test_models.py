@@ -154,7 +154,7 @@ def test_clean_refuses_a_movement_linked_to_a_window_of_another_corridor():
 def test_a_movement_linked_to_a_window_takes_its_corridor():
     window = factories.WindowFactory()
     departure = factories.DepartureFactory.build(
-        origin=factories.SiteFactory(), source=factories.SourceFactory(), window=window
+        origin=window.corridor.origin, source=factories.SourceFactory(), window=window
     )
     departure.full_clean()
     assert departure.corridor_id == window.corridor_id

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import django_filters
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -45,14 +47,13 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.api import idempotency
+from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
 from tracker.services import InUse
+from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_url
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
 
-# Instants outside these years are typing errors, not reports.
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 # The largest count PostgreSQL's integer column holds; SQLite would take more.
 MAX_COUNT = 2_147_483_647
 
@@ -67,13 +68,13 @@ NAIVE_MESSAGE = _(
 
 def _check_range(value: dt.datetime) -> None:
     if not EARLIEST <= value < LATEST:
-        raise DjangoValidationError(_("Give a time between the years 1900 and 2199."), code="out_of_range")
+        raise DjangoValidationError(RANGE_MESSAGE, code="out_of_range")
 
 
 class UTCDateTimeField(serializers.DateTimeField):
     """ISO 8601 in UTC on output ("2022-05-05T05:00:00Z"); input in any offset, never naive."""
 
-    default_error_messages = {"naive": NAIVE_MESSAGE, "out_of_range": _("Give a time between the years 1900 and 2199.")}
+    default_error_messages = {"naive": NAIVE_MESSAGE, "out_of_range": RANGE_MESSAGE}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("default_timezone", dt.UTC)
@@ -151,9 +152,20 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string: a number is not silently turned into text."""
+    """
+    A JSON string: a number is not silently turned into text. Too long, it gets the
+    message the staff forms and the admin give ("at most 2000 characters (it has
+    2001)"), not the REST framework's own wording.
+    """
 
     default_error_messages = {"invalid": _("Not a valid string.")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        max_length = kwargs.pop("max_length", None)
+        super().__init__(**kwargs)
+        self.max_length = max_length  # read by the schema (maxLength)
+        if max_length is not None:
+            self.validators.append(MaxLengthValidator(max_length))
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -161,8 +173,13 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class StrictURLField(StrictCharField, serializers.URLField):
-    pass
+class StrictURLField(StrictCharField):
+    """A JSON string holding a web address people can open: http or https (tracker/validators.py)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # DRF leaves a model's URLValidator out of the validators it copies, for its own.
+        self.validators.append(validate_http_url)
 
 
 class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
@@ -340,6 +357,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, InUse):
         exc = Conflict(str(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        limit = min(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BODY_BYTES, MAX_BODY_BYTES)
+        exc = RequestTooLarge(_("The request body is larger than %(limit)d bytes.") % {"limit": limit})
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
@@ -489,6 +509,13 @@ class ReadViewSet(viewsets.GenericViewSet):
 
     def prepare(self, objects: Sequence[Any]) -> None:
         """Load in bulk what the serializer needs beyond the queryset, for one page (or one object)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        # OPTIONS describes the endpoint (its fields, its formats): JSON, whichever
+        # `?format=` its data was asked in. A CSV or GeoJSON renderer has no rows to make of it.
+        if request.method == "OPTIONS":
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # One "now" per request (STYLE.md, item 9): the filters and the serializer judge

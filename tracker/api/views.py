@@ -182,10 +182,9 @@ class SiteViewSet(ModelViewSet):
         return permissions.can_manage_places(user)
 
     def prepare(self, objects: Sequence[Site]) -> None:
-        latest = selectors.latest_counts(site_ids=[site.pk for site in objects])
+        latest = selectors.latest_count_of(site.pk for site in objects)
         for site in objects:
-            summary = latest.get(site.pk)
-            site.api_latest_count = summary.latest if summary else None  # type: ignore[attr-defined]
+            site.api_latest_count = latest.get(site.pk)  # type: ignore[attr-defined]
 
     def save(self, instance: Site, data: dict[str, Any]) -> Site:
         return services.site_save(site=instance, user=self.request.user)

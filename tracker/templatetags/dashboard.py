@@ -212,6 +212,16 @@ def gap_text(totals: Any) -> str:
     return _("%(people)s more arrived than were counted leaving") % {"people": figure_text(-gap, qualifier)}
 
 
+@register.simple_tag
+def page_range(page: Any) -> str:
+    """ "101–200 of 10,000": which rows of a list a page holds."""
+    return _("%(first)s–%(last)s of %(total)s") % {
+        "first": number(page.start_index()),
+        "last": number(page.end_index()),
+        "total": number(page.paginator.count),
+    }
+
+
 @register.filter
 def get_item(mapping: dict[Any, Any], key: Any) -> Any:
     return mapping.get(key)

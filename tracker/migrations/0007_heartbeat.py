@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0004_security_event_log'),
+        ('tracker', '0006_latest_count'),
     ]
 
     operations = [

@@ -1,0 +1,265 @@
+"""
+The public pages kept in the cache (tracker/pagecache.py): kept for the public only,
+per language, answered 304 when unchanged, and never stale past the next committed
+write or the next window opening or closing, nor longer than the refresh interval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.db import transaction
+from django.urls import reverse
+from django.utils import translation
+
+from corridors import services as corridor_services
+from corridors.models import Flag
+from tests import factories
+from tracker import geo, pagecache, services
+from tracker.models import CivilianCount, HostilityReport
+
+pytestmark = pytest.mark.django_db
+UTC = dt.UTC
+# The window below runs 05:00–15:00 UTC on 5 May 2022 (08:00–18:00 in Kyiv).
+OPENS, CLOSES = dt.datetime(2022, 5, 5, 5, tzinfo=UTC), dt.datetime(2022, 5, 5, 15, tzinfo=UTC)
+
+
+def en(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+def uk(name, *args):
+    with translation.override("uk"):
+        return reverse(name, args=args)
+
+
+def text_of(response) -> str:
+    return re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+
+
+@pytest.fixture
+def window(db):
+    corridor = factories.CorridorFactory(name="Azovstal → Zaporizhzhia")
+    return factories.WindowFactory(corridor=corridor, starts_at=OPENS, ends_at=CLOSES)
+
+
+def test_every_model_is_known_to_be_shown_on_a_public_page_or_not():
+    """A new model must say whether its writes make the kept pages stale."""
+    models = {
+        model._meta.label
+        for app in ("tracker", "corridors")
+        for model in apps.get_app_config(app).get_models()
+        if not hasattr(model, "instance_type")  # the audit history's own models
+    }
+    assert models == set(pagecache.SHOWN_MODELS) | set(pagecache.NOT_SHOWN)
+
+
+class TestKept:
+    def test_a_second_visitor_is_served_the_kept_page_without_a_query(self, public, window, django_assert_num_queries):
+        first = public.get(en("tracker:overview"))
+        assert first.status_code == 200
+        with django_assert_num_queries(0):
+            second = public.get(en("tracker:overview"))
+        assert second.content == first.content
+        assert second["ETag"] == first["ETag"]
+        assert second["Cache-Control"] == "no-cache"
+        assert "Cookie" in second["Vary"]
+
+    def test_the_refresh_is_answered_304_while_nothing_changed(self, public, window):
+        etag = public.get(en("tracker:overview_data"))["ETag"]
+        response = public.get(en("tracker:overview_data"), HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 304
+        assert response.content == b""
+        assert response["ETag"] == etag
+
+    def test_each_language_is_kept_apart(self, public, window):
+        assert "Humanitarian corridors" in text_of(public.get(en("tracker:overview")))
+        html = public.get(uk("tracker:overview")).content.decode()
+        assert '<html lang="uk">' in html
+        assert "Гуманітарні коридори" in html
+
+    @time_machine.travel(OPENS - dt.timedelta(hours=1), tick=False)
+    def test_nothing_is_kept_longer_than_the_refresh_interval(self, public, window, django_assert_num_queries):
+        public.get(en("tracker:overview"))
+        later = OPENS - dt.timedelta(hours=1) + dt.timedelta(seconds=59)
+        with time_machine.travel(later, tick=False), django_assert_num_queries(0):
+            public.get(en("tracker:overview"))
+        with time_machine.travel(OPENS - dt.timedelta(hours=1) + dt.timedelta(seconds=pagecache.MAX_AGE), tick=False):
+            assert "Data as of 5 May 2022, 07:01" in text_of(public.get(en("tracker:overview")))
+
+
+class TestFreshAfterWrites:
+    """A committed write is on the very next request; a rolled-back one changes nothing."""
+
+    def test_a_new_count_is_on_the_next_refresh(self, public, window, alice, django_capture_on_commit_callbacks):
+        old = public.get(en("tracker:overview_data"))
+        site = factories.SiteFactory(name="Orikhiv")
+        count = CivilianCount(
+            site=site, source=factories.SourceFactory(), as_of=OPENS, count=777, qualifier="approximately"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            services.figure_save(figure=count, user=alice)
+        response = public.get(en("tracker:overview_data"), HTTP_IF_NONE_MATCH=old["ETag"])
+        assert response.status_code == 200
+        assert "about 777 people" in text_of(response)
+        assert response["ETag"] != old["ETag"]
+
+    def test_a_rolled_back_write_leaves_the_kept_page(
+        self, public, window, alice, django_capture_on_commit_callbacks, django_assert_num_queries
+    ):
+        public.get(en("tracker:overview_data"))
+        count = CivilianCount(
+            site=factories.SiteFactory(), source=factories.SourceFactory(), as_of=OPENS, count=777, qualifier="exact"
+        )
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+            services.figure_save(figure=count, user=alice)
+            raise RuntimeError("the request fails after the save")
+        with django_assert_num_queries(0):
+            assert "777" not in text_of(public.get(en("tracker:overview_data")))
+
+    def test_a_flag_the_engine_raises_is_on_the_next_refresh(
+        self, public, window, alice, django_capture_on_commit_callbacks
+    ):
+        """The engine writes flags in bulk (no post_save): it says itself that the pages are stale."""
+        assert "open flag" not in text_of(public.get(en("tracker:overview_data")))
+        report = HostilityReport(
+            site=window.corridor.origin,
+            kind="shelling",
+            source=factories.SourceFactory(),
+            started_at=OPENS + dt.timedelta(hours=2),
+        )
+        # The check runs (eagerly here, in a worker in production) once the report is committed.
+        with django_capture_on_commit_callbacks(execute=True):
+            services.hostility_report_save(report=report, user=alice)
+        assert Flag.objects.filter(window=window, status=Flag.Status.OPEN).exists()
+        assert "1 open flag" in text_of(public.get(en("tracker:overview_data")))
+
+    def test_a_flag_review_is_on_the_next_refresh(self, public, window, carol, django_capture_on_commit_callbacks):
+        flag = factories.FlagFactory(window=window)
+        with django_capture_on_commit_callbacks(execute=True):
+            pagecache.public_data_changed()  # the factory's write, committed
+        assert "1 open flag" in text_of(public.get(en("tracker:overview_data")))
+        with django_capture_on_commit_callbacks(execute=True):
+            corridor_services.flag_review(flag=flag, user=carol, status=Flag.Status.DISMISSED, note="another road")
+        assert "open flag" not in text_of(public.get(en("tracker:overview_data")))
+
+
+class TestTime:
+    """The overview says which window is open now: a kept page must not say so after it closed."""
+
+    @pytest.mark.parametrize("name", ["tracker:overview", "tracker:overview_data"])
+    def test_a_window_opening_and_closing_is_shown_at_once(self, public, window, name):
+        with time_machine.travel(OPENS - dt.timedelta(seconds=30), tick=False):
+            assert "Scheduled" in text_of(public.get(en(name)))
+        with time_machine.travel(OPENS, tick=False):
+            assert "Open now 10 h 0 min left" in text_of(public.get(en(name)))
+        with time_machine.travel(CLOSES - dt.timedelta(seconds=1), tick=False):
+            assert "Open now 0 min left" in text_of(public.get(en(name)))
+        with time_machine.travel(CLOSES, tick=False):
+            text = text_of(public.get(en(name)))
+        assert "Open now" not in text
+        assert "Closed" in text
+
+    def test_the_corridor_page_too(self, public, window):
+        url = en("corridors:corridor", window.corridor_id)
+        with time_machine.travel(OPENS - dt.timedelta(seconds=30), tick=False):
+            assert "Scheduled" in text_of(public.get(url))
+        with time_machine.travel(OPENS, tick=False):
+            assert "Open now" in text_of(public.get(url))
+
+
+class TestOnlyForThePublic:
+    """A logged-in person's page (their menu, exact positions) is never kept, nor served a kept one."""
+
+    def shelter(self):
+        return factories.SiteFactory(
+            name="Shelter 7", kind="shelter", restricted=True, latitude=47.0980, longitude=37.6110
+        )
+
+    def tile_of(self, site) -> str:
+        x, y = geo.tile_xy(site.latitude, site.longitude, 9)
+        return en("tracker:map_tile", 9, int(x), int(y))
+
+    def test_the_public_and_a_coordinator_each_get_their_own_positions(self, client, carol):
+        url = self.tile_of(self.shelter())
+        public_first = client.get(url).json()["sites"]
+        assert (public_first[0]["lat"], public_first[0]["lon"]) == (47.1, 37.6)
+        client.force_login(carol)
+        exact = client.get(url)
+        assert (exact.json()["sites"][0]["lat"], exact.json()["sites"][0]["lon"]) == (47.098, 37.611)
+        assert exact["Cache-Control"] == "private, no-store"
+        assert "Cookie" in exact["Vary"]
+        client.logout()
+        again = client.get(url)
+        assert (again.json()["sites"][0]["lat"], again.json()["sites"][0]["lon"]) == (47.1, 37.6)
+
+    def test_a_coordinator_first_keeps_nothing_for_the_public(self, client, carol, django_assert_num_queries):
+        site = self.shelter()
+        client.force_login(carol)
+        assert "47.098, 37.611" in text_of(client.get(en("tracker:site", site.pk)))
+        client.logout()
+        public = client.get(en("tracker:site", site.pk))
+        assert "47.098" not in public.content.decode()
+        assert "47.1, 37.6" in text_of(public)
+        with django_assert_num_queries(0):
+            client.get(en("tracker:site", site.pk))  # the public one is kept now
+
+    def test_the_menu_of_a_logged_in_person_is_not_kept(self, client, alice):
+        client.force_login(alice)
+        assert "My figures" in text_of(client.get(en("tracker:overview")))
+        client.logout()
+        text = text_of(client.get(en("tracker:overview")))
+        assert "My figures" not in text
+        assert "Staff login" in text
+
+    def test_a_query_string_that_is_not_the_pages_own_is_neither_kept_nor_served_kept(self, public, window):
+        tagged = public.get(en("tracker:overview") + "?utm_source=%22news%22").content.decode()
+        assert "utm_source" in tagged  # the links to the page in the other language keep it
+        plain = public.get(en("tracker:overview"))
+        assert "utm_source" not in plain.content.decode()
+        assert plain["Cache-Control"] == "no-cache"
+
+    def test_a_pending_message_is_not_kept_for_others(self, public, window):
+        public.cookies["messages"] = "anything"
+        response = public.get(en("tracker:overview"))
+        assert response["Cache-Control"] == "private, no-store"
+
+
+class TestManyProcesses:
+    """Each process keeps the pages it served in memory, and trusts the generation it read for a second."""
+
+    def test_a_write_in_another_process_reaches_this_one_within_a_second(
+        self, public, window, django_assert_num_queries
+    ):
+        read_at = OPENS - dt.timedelta(hours=1)
+        url = en("tracker:overview_data")
+        with time_machine.travel(read_at, tick=False):
+            public.get(url)
+            # Another process commits a count: the shared generation changes, this process's memory does not.
+            factories.CivilianCountFactory(site=factories.SiteFactory(name="Orikhiv"), count=777)
+            pagecache.cache.set(pagecache.GENERATION_KEY, "another process's")
+            with django_assert_num_queries(0):
+                assert "777" not in text_of(public.get(url))
+        with time_machine.travel(read_at + dt.timedelta(seconds=pagecache.LOCAL_SECONDS), tick=False):
+            assert "about 777 people" in text_of(public.get(url))
+
+    def test_a_page_kept_by_another_process_is_served_from_the_shared_cache(
+        self, public, window, django_assert_num_queries
+    ):
+        public.get(en("tracker:overview_data"))
+        pagecache.local.pages.clear()  # as in another process, which never rendered it
+        with django_assert_num_queries(0):
+            assert public.get(en("tracker:overview_data")).status_code == 200
+        assert len(pagecache.local.pages) == 1
+
+    def test_a_process_keeps_only_the_pages_it_served_last(self, public, monkeypatch):
+        monkeypatch.setattr(pagecache, "LOCAL_PAGES", 3)
+        sites = [factories.SiteFactory() for _ in range(5)]
+        for site in sites:
+            public.get(en("tracker:site", site.pk))
+        assert list(pagecache.local.pages) == [f"pages:site:{site.pk}:en:" for site in sites[2:]]
