@@ -84,6 +84,7 @@ NOT_SHOWN = (
     "tracker.IdempotencyRecord",
     "tracker.SecurityEvent",  # the admins' log of logins and account changes
     "corridors.FlagCheck",  # the flag engine's outbox
+    "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
 )
 
 
