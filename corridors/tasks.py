@@ -97,6 +97,11 @@ def check_report(report_id: int) -> None:
     flagging.flags_check_reports(report_ids=[report_id], now=timezone.now())
 
 
+@shared_task(name="corridors.check_reports", **RETRYING)
+def check_reports(report_ids: list[int]) -> None:
+    flagging.flags_check_reports(report_ids=report_ids, now=timezone.now())
+
+
 @shared_task(name="corridors.check_window", **RETRYING)
 def check_window(window_id: int) -> None:
     flagging.flags_check_windows(window_ids=[window_id], now=timezone.now())

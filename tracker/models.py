@@ -676,3 +676,88 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ImportBatch(TimeStamped):
+    """
+    One file imported (tracker/imports/): who, when, which file (its name, size and
+    SHA-256), what it held, and what became of each row. A batch is first previewed
+    (every row checked and written, then rolled back), then applied, and may be undone;
+    the file is kept with it so that applying reads exactly what was previewed.
+    Batches are records: never deleted.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        PREVIEWED = "previewed", _("Previewed")
+        APPLIED = "applied", _("Applied")
+        FAILED = "failed", _("Failed")
+        UNDONE = "undone", _("Undone")
+
+    resource = models.CharField(_("what it holds"), max_length=20)
+    format = models.CharField(_("format"), max_length=10)
+    file_name = models.CharField(_("file name"), max_length=255)
+    checksum = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField(_("size in bytes"))
+    content = models.BinaryField(_("file"))
+    # The language the person who uploaded it reads: the errors are written in it.
+    language = models.CharField(_("language"), max_length=10, default="en")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Apply the rows without errors and leave the others, instead of all or nothing.
+    valid_only = models.BooleanField(_("valid rows only"), default=False)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows done"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    ignored_columns = models.JSONField(_("ignored columns"), default=list, blank=True)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("imported by"), on_delete=models.PROTECT, related_name="+"
+    )
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+
+class ImportedRow(models.Model):
+    """
+    What one row of an applied import did to one object: created it, or changed it
+    from `before` (the stored values, by attribute name, that undoing restores).
+    `key` is the row's stable key (an external id such as an ACLED event's), by which
+    a later import of the same data finds the object again.
+    """
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("created")
+        UPDATED = "updated", _("updated")
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="rows")
+    row = models.PositiveIntegerField(_("row"))
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.PROTECT, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    key = models.CharField(_("key"), max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "row"]
+        constraints = [models.UniqueConstraint(fields=["batch", "row"], name="importedrow_one_per_row")]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="importedrow_object"),
+            models.Index(fields=["content_type", "key"], name="importedrow_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.row} {self.action}"

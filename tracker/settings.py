@@ -376,6 +376,18 @@ FIGURE_CLOCK_SKEW = env_int("FIGURE_CLOCK_SKEW", 300)
 # lies inside its window. A coordinator may accept an exception with a reason.
 ARRIVAL_WINDOW_MARGIN_HOURS = env_int("ARRIVAL_WINDOW_MARGIN_HOURS", 72)
 
+# --- Imports (tracker/imports/) ---------------------------------------------------
+
+# The largest file an import takes, in bytes, and the most data rows: a larger one is
+# refused whole (split it). The file is kept with its batch until it is applied.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 200_000, minimum=1)
+# An import of a large file runs for minutes, not the seconds of a flag check.
+IMPORT_TASK_TIME_LIMIT = env_int("IMPORT_TASK_TIME_LIMIT", 3600, minimum=1)
+# A conflict event (ACLED, UCDP) at a place no site is named after is the nearest
+# site's within this many kilometres; farther, the row is refused with the nearest proposed.
+IMPORT_SITE_RADIUS_KM = env_int("IMPORT_SITE_RADIUS_KM", 5, minimum=0)
+
 # --- Flag engine --------------------------------------------------------------
 
 # The sweep runs the flag checks whose task never ran (a broker outage, a killed
@@ -489,6 +501,9 @@ SPECTACULAR_SETTINGS = {
         "FlagCertaintyEnum": "corridors.models.Flag.Certainty",
         "FlagStatusEnum": "corridors.models.Flag.Status",
         "FlagReviewStatusEnum": "corridors.api.serializers.REVIEW_STATUSES",
+        "ImportStatusEnum": "tracker.models.ImportBatch.Status",
+        "ImportResourceEnum": "tracker.imports.resources.RESOURCE_NAMES",
+        "ImportFormatEnum": "tracker.imports.readers.FORMATS",
     },
 }
 

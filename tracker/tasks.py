@@ -8,6 +8,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from tracker import services
+from tracker.imports import services as imports
 
 
 @shared_task(name="tracker.purge_idempotency_records")
@@ -19,3 +20,13 @@ def purge_idempotency_records() -> int:
 def send_email(*, subject: str, body: str, to: str) -> None:
     """An e-mail written by the request that queued it (a password reset link)."""
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+
+
+@shared_task(
+    name="tracker.run_import",
+    soft_time_limit=settings.IMPORT_TASK_TIME_LIMIT - 30,
+    time_limit=settings.IMPORT_TASK_TIME_LIMIT,
+)
+def run_import(batch_id: int, apply: bool) -> None:
+    """Preview or apply an uploaded file (tracker/imports/services.py)."""
+    imports.import_run(batch_id=batch_id, apply=apply)

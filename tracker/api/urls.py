@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from corridors.api import views as corridors
+from tracker.api import imports
 from tracker.api import views as tracker
 
 app_name = "api"
@@ -26,6 +27,7 @@ tracker.DeletionViewSet.resources = {
     prefix: viewset.queryset.model for prefix, viewset, _name in router.registry if prefix not in ("users", "flags")
 }
 router.register("deletions", tracker.DeletionViewSet, basename="deletion")
+router.register("imports", imports.ImportViewSet, basename="import")
 
 urlpatterns = [
     path("auth/token/", tracker.TokenView.as_view(), name="token"),

@@ -1,0 +1,191 @@
+"""
+`imports/`: bulk import of a file (docs/api.md, "Imports"). Uploading records a batch
+and queues its preview; `apply/` and `undo/` are its workflow. The work is in
+tracker/imports/services.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import parsers, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from corridors.models import Flag
+from tracker import permissions
+from tracker.api.base import ReadViewSet, UTCDateTimeField
+from tracker.api.parsers import JSONParser, RequestTooLarge
+from tracker.imports import readers
+from tracker.imports import services as imports
+from tracker.imports.resources import RESOURCE_NAMES
+from tracker.models import ImportBatch, ImportedRow
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text="The row as a spreadsheet numbers it (the header is 1).")
+    column = serializers.CharField(allow_null=True, help_text="The column's title in the file.")
+    field = serializers.CharField(allow_null=True, help_text="The API field it gives.")
+    message = serializers.CharField()
+
+
+class ImportSerializer(serializers.ModelSerializer):
+    created_at = UTCDateTimeField(read_only=True)
+    updated_at = UTCDateTimeField(read_only=True)
+    applied_at = UTCDateTimeField(read_only=True, allow_null=True)
+    undone_at = UTCDateTimeField(read_only=True, allow_null=True)
+    rows_done = serializers.SerializerMethodField()
+    flagged_windows = serializers.SerializerMethodField(
+        help_text="Hostility reports: how many corridor windows the reports this import wrote have open or "
+        "acknowledged flags on (checked after it is applied, within seconds); null for other resources."
+    )
+    errors = ImportErrorSerializer(many=True, read_only=True)
+    ignored_columns = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = ImportBatch
+        fields = (
+            "id",
+            "created_at",
+            "updated_at",
+            "resource",
+            "format",
+            "file_name",
+            "size",
+            "checksum",
+            "status",
+            "valid_only",
+            "rows_total",
+            "rows_done",
+            "created",
+            "updated",
+            "unchanged",
+            "flagged_windows",
+            "errors",
+            "ignored_columns",
+            "organisation",
+            "created_by",
+            "applied_at",
+            "undone_at",
+        )
+        read_only_fields = fields
+
+    def get_rows_done(self, batch: ImportBatch) -> int:
+        if batch.status == ImportBatch.Status.RUNNING:
+            return int(cache.get(imports.progress_key(batch.pk)) or 0)
+        return batch.rows_done
+
+    def get_flagged_windows(self, batch: ImportBatch) -> int | None:
+        if batch.resource != "hostilities" or batch.status not in (
+            ImportBatch.Status.APPLIED,
+            ImportBatch.Status.UNDONE,
+        ):
+            return None
+        reports = ImportedRow.objects.filter(batch=batch).values("object_id")
+        return (
+            Flag.objects.filter(hostility_id__in=reports, status__in=Flag.ACTIVE_STATUSES)
+            .values("window_id")
+            .distinct()
+            .count()
+        )
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=False)
+    resource = serializers.ChoiceField(choices=RESOURCE_NAMES)
+    format = serializers.ChoiceField(choices=readers.FORMATS, default="auto")
+    dry_run = serializers.BooleanField(default=True)
+
+
+class ImportApplySerializer(serializers.Serializer):
+    valid_only = serializers.BooleanField(
+        default=False, help_text="Apply the rows without errors and leave the others, instead of all or nothing."
+    )
+
+
+class ImportViewSet(ReadViewSet):
+    """
+    Files imported by staff. A reporter sees the imports of their organisation, a
+    coordinator every one. Reading the rows of an import is through the resources
+    themselves; this is the batch: its status, its counts and its errors.
+    """
+
+    serializer_class = ImportSerializer
+    # A file comes as multipart; apply/ takes JSON as every other endpoint.
+    parser_classes = [JSONParser, parsers.MultiPartParser, parsers.FormParser]
+
+    def get_queryset(self) -> QuerySet[ImportBatch]:
+        batches = ImportBatch.objects.defer("content").order_by("-created_at", "-id")
+        user = self.request.user
+        if permissions.is_coordinator(user):
+            return batches
+        return (
+            batches.filter(organisation=user.organisation) if user.organisation_id else batches.filter(created_by=user)
+        )
+
+    def may_read(self, user: Any) -> bool:
+        return permissions.is_staff_member(user)
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.is_staff_member(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.is_staff_member(user)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Refused before the upload is read: a body larger than any file the import takes.
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if self.action == "create" and length.isdigit() and int(length) > settings_max_bytes() + 64 * 1024:
+            raise RequestTooLarge(
+                _("The file is larger than %(limit)d bytes: split it into several files.")
+                % {"limit": settings_max_bytes()}
+            )
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(request=ImportUploadSerializer, responses={202: ImportSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        upload = ImportUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        if file.size > settings_max_bytes():
+            raise RequestTooLarge(
+                _("The file is larger than %(limit)d bytes: split it into several files.")
+                % {"limit": settings_max_bytes()}
+            )
+        batch = imports.import_create(
+            user=request.user,
+            file_name=file.name or "upload",
+            content=file.read(),
+            resource=upload.validated_data["resource"],
+            file_format=upload.validated_data["format"],
+            dry_run=upload.validated_data["dry_run"],
+        )
+        return Response(self.get_serializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ImportApplySerializer, responses={202: ImportSerializer})
+    @action(detail=True, methods=["post"])
+    def apply(self, request: Request, pk: str | None = None) -> Response:
+        """Apply a previewed import: all or nothing, or with `valid_only` the rows without errors."""
+        body = ImportApplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        batch = imports.import_apply(
+            batch=self.get_object(), user=request.user, valid_only=body.validated_data["valid_only"]
+        )
+        return Response(self.get_serializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: ImportSerializer})
+    @action(detail=True, methods=["post"])
+    def undo(self, request: Request, pk: str | None = None) -> Response:
+        """Undo an applied import: what it created is deleted (or retracted), what it changed restored."""
+        batch = imports.import_undo(batch=self.get_object(), user=request.user)
+        return Response(self.get_serializer(batch).data)
+
+
+def settings_max_bytes() -> int:
+    return int(settings.IMPORT_MAX_BYTES)
