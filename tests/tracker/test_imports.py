@@ -373,3 +373,39 @@ class TestSpreadsheets:
         assert [(e["row"], e["column"]) for e in batch["errors"]] == [(3, "As of")]
         assert "UTC offset" in batch["errors"][0]["message"]
         assert batch["ignored_columns"] == ["Notes"]
+
+
+class TestHxl:
+    def test_columns_are_matched_by_their_hashtags_whatever_their_titles(
+        self, alice, azovstal, mayor, django_capture_on_commit_callbacks
+    ):
+        text = (
+            "Скільки людей,Where?,Стан на,Хто сказав,Up to,Comment\r\n"
+            "#affected +num +f, #loc+id ,#date,#meta+id+source,#affected+num+max,#description\r\n"
+            f"200,{azovstal.pk},2022-05-04T12:00:00+03:00,{mayor.pk},250,under the plant\r\n"
+        )
+        client = api(alice)
+        batch = batch_of(
+            client,
+            upload(
+                client,
+                text,
+                name="counts.hxl.csv",
+                format="hxl",
+                dry_run="false",
+                capture=django_capture_on_commit_callbacks,
+            ),
+        )
+        assert (batch["status"], batch["created"]) == ("applied", 1), batch["errors"]
+        count = CivilianCount.objects.get()
+        assert (count.count, count.count_high, count.site, count.source) == (200, 250, azovstal, mayor)
+        assert batch["ignored_columns"] == ["Comment"]
+
+    def test_a_file_imported_as_hxl_must_have_hashtags(
+        self, alice, azovstal, mayor, django_capture_on_commit_callbacks
+    ):
+        client = api(alice)
+        text = f"site,as_of,count,source\r\n{azovstal.pk},2022-05-04T12:00:00Z,5,{mayor.pk}\r\n"
+        batch = batch_of(client, upload(client, text, format="hxl", capture=django_capture_on_commit_callbacks))
+        assert batch["status"] == "failed"
+        assert "HXL" in batch["errors"][0]["message"]
