@@ -117,8 +117,8 @@ class ImportViewSet(ReadViewSet):
     """
 
     serializer_class = ImportSerializer
-    # A file comes as multipart; apply/ takes JSON as every other endpoint.
-    parser_classes = [JSONParser, parsers.MultiPartParser, parsers.FormParser]
+    # A file comes as multipart; apply/ and undo/ take JSON, as every other endpoint.
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser]
 
     def get_queryset(self) -> QuerySet[ImportBatch]:
         batches = ImportBatch.objects.defer("content").order_by("-created_at", "-id")
@@ -169,7 +169,7 @@ class ImportViewSet(ReadViewSet):
         return Response(self.get_serializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ImportApplySerializer, responses={202: ImportSerializer})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def apply(self, request: Request, pk: str | None = None) -> Response:
         """Apply a previewed import: all or nothing, or with `valid_only` the rows without errors."""
         body = ImportApplySerializer(data=request.data)
@@ -180,7 +180,7 @@ class ImportViewSet(ReadViewSet):
         return Response(self.get_serializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={200: ImportSerializer})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def undo(self, request: Request, pk: str | None = None) -> Response:
         """Undo an applied import: what it created is deleted (or retracted), what it changed restored."""
         batch = imports.import_undo(batch=self.get_object(), user=request.user)
