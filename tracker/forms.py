@@ -300,3 +300,29 @@ class HostilityForm(StaffFigureForm):
         model = HostilityReport
         fields = ("site", "kind", "started_at", "ended_at", "ongoing", "time_precision", "description", "source")
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class ImportForm(forms.Form):
+    """The staff page's upload: a file, what it holds and how to read it (tracker/imports/)."""
+
+    file = forms.FileField(label=_("File"), help_text=_("CSV or XLSX, with a header row."))
+    resource = forms.ChoiceField(
+        label=_("What it holds"),
+        choices=[
+            ("counts", _("Civilian counts")),
+            ("hostilities", _("Hostility reports")),
+            ("departures", _("Departures")),
+            ("arrivals", _("Arrivals")),
+            ("sites", _("Sites")),
+            ("sources", _("Sources")),
+        ],
+    )
+    format = forms.ChoiceField(
+        label=_("Kind of file"),
+        choices=[
+            ("auto", _("A table: columns named as the API's fields, or tagged with HXL hashtags")),
+            ("hxl", _("An HXL-tagged table (the hashtag row is required)")),
+            ("acled", _("An ACLED export of conflict events (as hostility reports)")),
+            ("ucdp", _("A UCDP GED export of conflict events (as hostility reports)")),
+        ],
+    )

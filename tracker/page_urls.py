@@ -35,4 +35,8 @@ urlpatterns = [
     path("staff/", staff_views.my_figures, name="my_figures"),
     path("staff/counts/new/", staff_views.count_new, name="count_new"),
     path("staff/hostilities/new/", staff_views.hostility_new, name="hostility_new"),
+    path("staff/imports/", staff_views.imports_page, name="imports"),
+    path("staff/imports/<int:pk>/", staff_views.import_detail, name="import"),
+    path("staff/imports/<int:pk>/apply/", staff_views.import_apply, name="import_apply"),
+    path("staff/imports/<int:pk>/undo/", staff_views.import_undo, name="import_undo"),
 ]

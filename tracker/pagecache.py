@@ -85,6 +85,8 @@ NOT_SHOWN = (
     "tracker.SecurityEvent",  # the admins' log of logins and account changes
     "corridors.FlagCheck",  # the flag engine's outbox
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
+    "tracker.ImportBatch",  # staff imports: what they write is shown, through the models above
+    "tracker.ImportedRow",
 )
 
 

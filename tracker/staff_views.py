@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from corridors.models import Arrival, Departure
 from tracker import permissions, selectors, services
-from tracker.forms import CountForm, HostilityForm
-from tracker.models import CivilianCount, HostilityReport
+from tracker.forms import CountForm, HostilityForm, ImportForm
+from tracker.imports import services as imports
+from tracker.models import CivilianCount, HostilityReport, ImportBatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,3 +86,87 @@ def hostility_new(request: HttpRequest) -> HttpResponse:
         template="tracker/staff/hostility_form.html",
         saved_message=_("Hostility report saved."),
     )
+
+
+# --- Imports (tracker/imports/) ----------------------------------------------------
+
+
+@login_required
+def imports_page(request: HttpRequest) -> HttpResponse:
+    """Upload a file for a preview; the imports the person may see, newest first."""
+    if not permissions.is_staff_member(request.user):
+        raise PermissionDenied
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > settings.IMPORT_MAX_BYTES:
+                raise ValidationError(
+                    {
+                        "file": _("The file is larger than %(limit)d bytes: split it into several files.")
+                        % {"limit": settings.IMPORT_MAX_BYTES}
+                    }
+                )
+            batch = imports.import_create(
+                user=request.user,
+                file_name=upload.name or "upload",
+                content=upload.read(),
+                resource=form.cleaned_data["resource"],
+                file_format=form.cleaned_data["format"],
+                dry_run=True,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("tracker:import", batch.pk)
+    batches = imports.import_batches_for(request.user)[:20]
+    return render(
+        request, "tracker/staff/imports.html", {"form": form, "batches": batches}, status=400 if form.errors else 200
+    )
+
+
+# The most errors the page lists; the API gives them all.
+ERRORS_SHOWN = 500
+
+
+@login_required
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """An import's progress while it runs; then its preview (or outcome), with apply or undo."""
+    batch = get_object_or_404(imports.import_batches_for(request.user), pk=pk)
+    errors = batch.errors[:ERRORS_SHOWN]
+    context = {
+        "batch": batch,
+        "working": batch.status in (ImportBatch.Status.QUEUED, ImportBatch.Status.RUNNING),
+        "rows_done": imports.import_progress(batch),
+        "errors": errors,
+        "more_errors": len(batch.errors) > len(errors),
+        "error_rows": len({error["row"] for error in batch.errors}),
+        "flagged_windows": imports.import_flagged_windows(batch),
+    }
+    return render(request, "tracker/staff/import.html", context)
+
+
+@login_required
+@require_POST
+def import_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(imports.import_batches_for(request.user), pk=pk)
+    try:
+        imports.import_apply(batch=batch, user=request.user, valid_only=bool(request.POST.get("valid_only")))
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    return redirect("tracker:import", batch.pk)
+
+
+@login_required
+@require_POST
+def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(imports.import_batches_for(request.user), pk=pk)
+    try:
+        imports.import_undo(batch=batch, user=request.user)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    else:
+        messages.success(request, _("The import is undone."))
+    return redirect("tracker:import", batch.pk)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -18,14 +17,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from corridors.models import Flag
 from tracker import permissions
 from tracker.api.base import ReadViewSet, UTCDateTimeField
 from tracker.api.parsers import JSONParser, RequestTooLarge
 from tracker.imports import readers
 from tracker.imports import services as imports
 from tracker.imports.resources import RESOURCE_NAMES
-from tracker.models import ImportBatch, ImportedRow
+from tracker.models import ImportBatch
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -77,23 +75,10 @@ class ImportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_rows_done(self, batch: ImportBatch) -> int:
-        if batch.status == ImportBatch.Status.RUNNING:
-            return int(cache.get(imports.progress_key(batch.pk)) or 0)
-        return batch.rows_done
+        return imports.import_progress(batch)
 
     def get_flagged_windows(self, batch: ImportBatch) -> int | None:
-        if batch.resource != "hostilities" or batch.status not in (
-            ImportBatch.Status.APPLIED,
-            ImportBatch.Status.UNDONE,
-        ):
-            return None
-        reports = ImportedRow.objects.filter(batch=batch).values("object_id")
-        return (
-            Flag.objects.filter(hostility_id__in=reports, status__in=Flag.ACTIVE_STATUSES)
-            .values("window_id")
-            .distinct()
-            .count()
-        )
+        return imports.import_flagged_windows(batch)
 
 
 class ImportUploadSerializer(serializers.Serializer):
@@ -121,13 +106,7 @@ class ImportViewSet(ReadViewSet):
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
 
     def get_queryset(self) -> QuerySet[ImportBatch]:
-        batches = ImportBatch.objects.defer("content").order_by("-created_at", "-id")
-        user = self.request.user
-        if permissions.is_coordinator(user):
-            return batches
-        return (
-            batches.filter(organisation=user.organisation) if user.organisation_id else batches.filter(created_by=user)
-        )
+        return imports.import_batches_for(self.request.user)
 
     def may_read(self, user: Any) -> bool:
         return permissions.is_staff_member(user)

@@ -178,9 +178,11 @@ def import_run(*, batch_id: int, apply: bool) -> ImportBatch | None:
     batch = ImportBatch.objects.filter(pk=batch_id).first()
     if batch is None or batch.status not in (Status.QUEUED, Status.RUNNING):
         return None
-    # Seen by the page's polling while the run's own transaction is still open.
+    # Seen by the page's polling while the run's own transaction is still open: the
+    # status, and how many rows there are (a first, quick pass over the file).
     ImportBatch.objects.filter(pk=batch_id, status=Status.QUEUED).update(status=Status.RUNNING)
     cache.set(progress_key(batch_id), 0, timeout=24 * 3600)
+    ImportBatch.objects.filter(pk=batch_id, status=Status.RUNNING).update(rows_total=_count_rows(batch))
     with translation.override(batch.language):
         with transaction.atomic():
             # Locked for the run: a task handed out twice (acks_late after a lost
@@ -252,6 +254,46 @@ def _write_rows(rows: Iterator[Row | RowError], writer: _Writer, outcome: Outcom
             setattr(outcome, action, getattr(outcome, action) + 1)
         if outcome.rows_total % PROGRESS_EVERY == 0:
             cache.set(progress_key(batch_id), outcome.rows_total, timeout=24 * 3600)
+
+
+def _count_rows(batch: ImportBatch) -> int:
+    try:
+        table = readers.read_table(bytes(batch.content), kind=_kind(batch), max_rows=settings.IMPORT_MAX_ROWS)
+        return sum(1 for _row in table.rows)
+    except readers.FileError:
+        return 0  # said, with its reason, by the run itself
+
+
+def import_batches_for(user: User) -> models.QuerySet[ImportBatch]:
+    """The imports `user` may see: a coordinator every one, anyone else their organisation's (or their own)."""
+    batches = ImportBatch.objects.defer("content").order_by("-created_at", "-id")
+    if permissions.is_coordinator(user):
+        return batches
+    if user.organisation_id:
+        return batches.filter(organisation_id=user.organisation_id)
+    return batches.filter(created_by=user)
+
+
+def import_flagged_windows(batch: ImportBatch) -> int | None:
+    """How many corridor windows the reports an import wrote have live flags on (None but for applied reports)."""
+    from corridors.models import Flag
+
+    if batch.resource != "hostilities" or batch.status not in (Status.APPLIED, Status.UNDONE):
+        return None
+    reports = ImportedRow.objects.filter(batch=batch).values("object_id")
+    return (
+        Flag.objects.filter(hostility_id__in=reports, status__in=Flag.ACTIVE_STATUSES)
+        .values("window_id")
+        .distinct()
+        .count()
+    )
+
+
+def import_progress(batch: ImportBatch) -> int:
+    """How many rows a running import has checked so far."""
+    if batch.status == Status.RUNNING:
+        return int(cache.get(progress_key(batch.pk)) or 0)
+    return batch.rows_done
 
 
 def _kind(batch: ImportBatch) -> str:
