@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('tracker', '0007_heartbeat'),
+        ('tracker', '0008_security_event_restriction_repaired'),
     ]
 
     operations = [
