@@ -326,3 +326,8 @@ class ImportForm(forms.Form):
             ("ucdp", _("A UCDP GED export of conflict events (as hostility reports)")),
         ],
     )
+    retract_missing = forms.BooleanField(
+        label=_("This is a full export of its period: retract the events it no longer holds"),
+        required=False,
+        help_text=_("ACLED and UCDP only: reports of earlier imports whose events were deleted from the data set."),
+    )

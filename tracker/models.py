@@ -714,6 +714,10 @@ class ImportBatch(TimeStamped):
     created = models.PositiveIntegerField(_("created"), default=0)
     updated = models.PositiveIntegerField(_("updated"), default=0)
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    # A full export of a conflict-event data set: retract the reports of its period's
+    # events that earlier imports wrote and this file no longer holds.
+    retract_missing = models.BooleanField(_("retract events no longer in the data set"), default=False)
+    retracted = models.PositiveIntegerField(_("retracted"), default=0)
     errors = models.JSONField(_("errors"), default=list, blank=True)
     ignored_columns = models.JSONField(_("ignored columns"), default=list, blank=True)
     organisation = models.ForeignKey(

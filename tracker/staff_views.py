@@ -114,6 +114,7 @@ def imports_page(request: HttpRequest) -> HttpResponse:
                 resource=form.cleaned_data["resource"],
                 file_format=form.cleaned_data["format"],
                 dry_run=True,
+                retract_missing=form.cleaned_data["retract_missing"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)

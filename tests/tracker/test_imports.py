@@ -5,7 +5,9 @@ rules and messages, applied all or nothing, imported again without change, undon
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 import time_machine
@@ -409,3 +411,67 @@ class TestHxl:
         batch = batch_of(client, upload(client, text, format="hxl", capture=django_capture_on_commit_callbacks))
         assert batch["status"] == "failed"
         assert "HXL" in batch["errors"][0]["message"]
+
+
+def ods(rows) -> bytes:
+    """A minimal OpenDocument spreadsheet, as LibreOffice writes one: one sheet, strings and numbers."""
+    import io
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    def cell(value):
+        if isinstance(value, int | float):
+            attributes = f'office:value-type="float" office:value="{value}"'
+            return f"<table:table-cell {attributes}><text:p>{value}</text:p></table:table-cell>"
+        return f'<table:table-cell office:value-type="string"><text:p>{escape(str(value))}</text:p></table:table-cell>'
+
+    body = "".join("<table:table-row>" + "".join(cell(v) for v in row) + "</table:table-row>" for row in rows)
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        f'<office:body><office:spreadsheet><table:table table:name="Counts">{body}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", manifest)
+        archive.writestr("content.xml", content)
+    return out.getvalue()
+
+
+def test_an_ods_spreadsheet_is_read_as_the_others(alice, azovstal, mayor, django_capture_on_commit_callbacks):
+    content = ods(
+        [
+            ["site", "as_of", "count", "source"],
+            [azovstal.pk, "2022-05-04T12:00:00+03:00", 200, mayor.pk],
+            [azovstal.pk, "2022-05-04T13:00:00+03:00", "about 50", mayor.pk],
+        ]
+    )
+    client = api(alice)
+    batch = batch_of(client, upload(client, content, name="counts.ods", capture=django_capture_on_commit_callbacks))
+    assert (batch["status"], batch["rows_total"], batch["created"]) == ("previewed", 2, 1)
+    assert [(e["row"], e["column"]) for e in batch["errors"]] == [(3, "count")]
+
+
+def test_what_a_file_names_cannot_become_a_formula_in_an_export_of_the_imports(
+    alice, azovstal, mayor, django_capture_on_commit_callbacks
+):
+    client = api(alice)
+    text = f'site,as_of,count,source,"=2+3"\r\n{azovstal.pk},2022-05-04T12:00:00Z,5,{mayor.pk},x\r\n'
+    upload(client, text, name="=HYPERLINK(1).csv", capture=django_capture_on_commit_callbacks)
+    rows = list(csv.reader(io.StringIO(client.get(f"{URL}?format=csv").content.decode())))
+    record = dict(zip(rows[0], rows[2], strict=True))
+    assert record["file_name"] == "'=HYPERLINK(1).csv"
+    assert record["ignored_columns"] == "'=2+3"

@@ -438,3 +438,33 @@ def test_the_reports_of_an_import_are_checked_together_not_a_task_each(
     reports = sorted(HostilityReport.objects.values_list("pk", flat=True))
     assert batches == [reports]
     assert sorted(FlagCheck.objects.values_list("target_id", flat=True)) == reports
+
+
+def test_an_event_missing_from_a_full_reimport_of_its_period_is_retracted_on_request_and_undo_restores_it(
+    alice, mariupol, azovstal, django_capture_on_commit_callbacks
+):
+    client = api(alice)
+    first, second = acled_sample(mariupol, azovstal)[:2]
+    acled_upload(client, table(ACLED_COLUMNS, [first, second]), django_capture_on_commit_callbacks, dry_run="false")
+    earlier = acled_row(
+        event_id_cnty="UKR1005", event_date="2022-04-30", location="Mariupol", latitude="47.0971", longitude="37.5434"
+    )
+    rows = [earlier, first]  # UKR1002, of the same period, is gone from the data set
+    kept = acled_upload(client, table(ACLED_COLUMNS, rows), django_capture_on_commit_callbacks, dry_run="false")
+    assert (kept["created"], kept["unchanged"], kept["retracted"]) == (1, 1, 0)  # not asked to
+    batch = acled_upload(
+        client, table(ACLED_COLUMNS, rows), django_capture_on_commit_callbacks, dry_run="false", retract_missing="true"
+    )
+    assert (batch["status"], batch["unchanged"], batch["retracted"]) == ("applied", 2, 1)
+    gone = HostilityReport.objects.get(site=azovstal)
+    assert gone.verification == "retracted"
+    assert HostilityReport.objects.exclude(verification="retracted").count() == 2
+    assert client.post(f"{URL}{batch['id']}/undo/").status_code == 200
+    gone.refresh_from_db()
+    assert gone.verification == "unverified"
+
+
+def test_only_a_data_set_retracts_what_it_no_longer_holds(alice, django_capture_on_commit_callbacks):
+    response = upload(api(alice), b"site\r\n1\r\n", retract_missing="true", capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 400
+    assert "retract_missing" in response.json()

@@ -305,6 +305,12 @@ def ucdp_event(row: Mapping[str, Any], *, sites: SiteFinder, source: Source, now
     )
 
 
+def key_of(data_set: str, row: Mapping[str, Any]) -> str:
+    """An event's key ("acled:UKR1001"); with no row, the data set's prefix."""
+    column = "event_id_cnty" if data_set == "acled" else "id"
+    return f"{data_set}:{str(row.get(column) or '').strip()}"
+
+
 DATA_SETS = {
     "acled": ("ACLED", "https://acleddata.com", ACLED_REQUIRED, acled_event),
     "ucdp": ("UCDP GED", "https://ucdp.uu.se", UCDP_REQUIRED, ucdp_event),

@@ -181,4 +181,14 @@ def _xlsx_rows(content: bytes) -> Iterator[list[Any]]:
 
 
 def _ods_rows(content: bytes) -> Iterator[list[Any]]:
-    raise FileError(_("ODS spreadsheets cannot be imported yet: save the sheet as XLSX or CSV."))
+    # python-calamine (Rust) reads the first sheet whole; odfpy would build the whole
+    # document as Python objects, many times the file's size.
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        sheet = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0)
+        rows = sheet.iter_rows()
+    except (CalamineError, ValueError, IndexError, OSError) as exc:
+        raise FileError(_("The file cannot be read as an ODS spreadsheet: %(error)s") % {"error": exc}) from None
+    for row in rows:
+        yield list(row)

@@ -66,7 +66,14 @@ def progress_key(batch_id: int) -> str:
 
 @transaction.atomic
 def import_create(
-    *, user: User, file_name: str, content: bytes, resource: str, file_format: str, dry_run: bool
+    *,
+    user: User,
+    file_name: str,
+    content: bytes,
+    resource: str,
+    file_format: str,
+    dry_run: bool,
+    retract_missing: bool = False,
 ) -> ImportBatch:
     """
     Record an uploaded file as a batch and queue its preview (or, with `dry_run`
@@ -82,6 +89,10 @@ def import_create(
         errors["resource"] = [
             _("Conflict-event data (%(format)s) become hostility reports: choose hostilities.")
             % {"format": file_format}
+        ]
+    if retract_missing and file_format not in events.DATA_SETS:
+        errors["retract_missing"] = [
+            _("Only a full export of a conflict-event data set (acled, ucdp) retracts the events it no longer holds.")
         ]
     if len(content) > settings.IMPORT_MAX_BYTES:
         errors["file"] = [
@@ -104,6 +115,7 @@ def import_create(
         language=translation.get_language() or settings.LANGUAGE_CODE,
         organisation=getattr(user, "organisation", None),
         created_by=user,
+        retract_missing=retract_missing,
     )
     _queue(batch, apply=not dry_run)
     return batch
@@ -160,6 +172,7 @@ class Outcome:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    retracted: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
@@ -199,7 +212,7 @@ def import_run(*, batch_id: int, apply: bool) -> ImportBatch | None:
                 transaction.set_rollback(True)
         if not keep:
             if apply:  # all or nothing: nothing was
-                outcome.created = outcome.updated = outcome.unchanged = 0
+                outcome.created = outcome.updated = outcome.unchanged = outcome.retracted = 0
             _finish(locked, outcome, Status.FAILED if apply or unreadable else Status.PREVIEWED)
     cache.delete(progress_key(batch_id))
     return locked
@@ -209,6 +222,7 @@ def _finish(batch: ImportBatch, outcome: Outcome, status: str) -> None:
     batch.status = status
     batch.rows_total = batch.rows_done = outcome.rows_total
     batch.created, batch.updated, batch.unchanged = outcome.created, outcome.updated, outcome.unchanged
+    batch.retracted = outcome.retracted
     batch.errors = outcome.errors
     batch.ignored_columns = outcome.ignored
     if status == Status.APPLIED:
@@ -222,8 +236,9 @@ def _run(batch: ImportBatch, *, apply: bool) -> Outcome:
     user = batch.created_by
     try:
         table = readers.read_table(bytes(batch.content), kind=_kind(batch), max_rows=settings.IMPORT_MAX_ROWS)
+        scope = Scope()
         if batch.format in events.DATA_SETS:
-            rows = _event_rows(table, batch.format, user=user)
+            rows = _event_rows(table, batch.format, user=user, scope=scope)
         else:
             if batch.format == "hxl" and table.tags is None:
                 raise readers.FileError(_("The file has no row of HXL hashtags under its header."))
@@ -233,6 +248,8 @@ def _run(batch: ImportBatch, *, apply: bool) -> Outcome:
         writer = _Writer(resource=resource, user=user, batch=batch)
         with recheck.reports_in_batches():
             _write_rows(rows, writer, outcome, batch_id=batch.pk)
+            if batch.retract_missing and batch.format in events.DATA_SETS:
+                outcome.retracted = writer.retract_missing(batch.format, scope)
         writer.flush()
     except readers.FileError as exc:
         # The file as a whole: what its rows said before the reading stopped is beside the point.
@@ -324,7 +341,24 @@ def _table_rows(table: readers.Table, columns: Columns, resource: Resource) -> I
         yield Row(number, data, columns.titles)
 
 
-def _event_rows(table: readers.Table, data_set: str, *, user: User) -> Iterator[Row | RowError]:
+@dataclass
+class Scope:
+    """What a data set's file holds: its events' keys (refused ones too) and the span of their dates."""
+
+    keys: set[str] = field(default_factory=set)
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    last_row: int = 0
+
+    def add(self, key: str, started_at: str | None) -> None:
+        self.keys.add(key)
+        if started_at:
+            start = dt.datetime.fromisoformat(started_at)
+            self.first = start if self.first is None else min(self.first, start)
+            self.last = start if self.last is None else max(self.last, start)
+
+
+def _event_rows(table: readers.Table, data_set: str, *, user: User, scope: Scope) -> Iterator[Row | RowError]:
     name, url, required, translate = events.DATA_SETS[data_set]
     titles = [title.strip().lower() for title in table.titles]
     events.check_columns(titles, required, name)
@@ -333,11 +367,15 @@ def _event_rows(table: readers.Table, data_set: str, *, user: User) -> Iterator[
     now = timezone.now()
     for number, cells in table.rows:
         record = {title: cells[index] if index < len(cells) else None for index, title in enumerate(titles)}
+        scope.last_row = number
         try:
             event = translate(record, sites=sites, source=source, now=now)
         except events.EventError as exc:
+            # Still in the data set: a refused event is not one to retract.
+            scope.add(events.key_of(data_set, record), None)
             yield RowError([{"row": number, "column": exc.column, "field": None, "message": exc.message}])
             continue
+        scope.add(event.key, event.data["started_at"])
         yield Row(number, event.data, event.titles, event.key)
 
 
@@ -401,6 +439,54 @@ class _Writer:
         if len(self.records) >= 1000:
             self.flush()
         return str(action)
+
+    def retract_missing(self, data_set: str, scope: Scope) -> int:
+        """
+        Retract the reports that earlier imports of this data set wrote for events of
+        the file's period (its first to its last event's start) that the file no
+        longer holds: the data set deleted them. Only the importer's organisation's;
+        each is recorded, so undoing the import restores it. How many.
+        """
+        if scope.first is None or scope.last is None:
+            return 0
+        prefix = events.key_of(data_set, {})
+        known: dict[int, str] = {}
+        for key, pk in (
+            ImportedRow.objects.filter(content_type=self.content_type, key__startswith=prefix)
+            .values_list("key", "object_id")
+            .iterator()
+        ):
+            if key not in scope.keys:
+                known[pk] = key
+        reports: models.QuerySet[Any] = (
+            self.resource.model._default_manager.filter(
+                pk__in=list(known),
+                organisation=getattr(self.user, "organisation", None),
+                started_at__gte=scope.first,
+                started_at__lte=scope.last,
+            )
+            .exclude(verification=Verification.RETRACTED)
+            .order_by("pk")
+        )
+        retracted = 0
+        for number, report in enumerate(reports, start=scope.last_row + 1):
+            before = _snapshot(report)
+            report.verification = Verification.RETRACTED
+            report._change_reason = _("Import #%(id)d: no longer in the data set") % {"id": self.batch.pk}
+            self.resource.save(report, self.user)
+            self.records.append(
+                ImportedRow(
+                    batch=self.batch,
+                    row=number,
+                    action=ImportedRow.Action.UPDATED,
+                    content_type=self.content_type,
+                    object_id=report.pk,
+                    key=known[report.pk],
+                    before=before,
+                )
+            )
+            retracted += 1
+        return retracted
 
     def _by_key(self, key: str) -> Any:
         """The object an earlier row or import with this key wrote (None for a new key)."""
