@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0007_heartbeat'),
+        ('tracker', '0008_security_event_restriction_repaired'),
     ]
 
     operations = [
