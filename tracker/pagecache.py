@@ -87,6 +87,7 @@ NOT_SHOWN = (
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.ImportBatch",  # staff imports: what they write is shown, through the models above
     "tracker.ImportedRow",
+    "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
 )
 
 
