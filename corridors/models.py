@@ -316,6 +316,8 @@ class Movement(Figure):
 
     # Its path and its times; the corridor first, in the order window_save() locks them.
     context_fields = ("corridor", "window")
+    # Its window's `departed` and `arrived` count it.
+    synced_parents = ("window",)
     # When the people moved: `departed_at` or `arrived_at`.
     moment_field: ClassVar[str]
     # What an override is about: a change to one of these by anyone but a coordinator clears it.

@@ -400,6 +400,11 @@ class Figure(Attributed):
     # The related rows this figure's rules read: locked while it is checked and written
     # (tracker/services.py, `_lock_context`), in this order.
     context_fields: tuple[str, ...] = ()
+    # The related rows whose representation sums this figure up (a window's `departed`):
+    # their `updated_at` moves when it is added, changed, moved or deleted, so that a
+    # client syncing with `updated_since` learns of it (tracker/services.py, `sync_touch`).
+    # Each is one of the context_fields, locked for update rather than shared.
+    synced_parents: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
