@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import statistics
 import subprocess
@@ -55,7 +56,8 @@ def build() -> dict[str, object]:
     reset_database(DATABASE_URL)
     ngo = Organisation.objects.create(name="Bench NGO")
     user = User.objects.create(username="bench", organisation=ngo, role=Role.REPORTER)
-    origin, destination = Site.objects.create(name="Azovstal"), Site.objects.create(name="Zaporizhzhia")
+    origin = Site.objects.create(name="Azovstal", kind="shelter", latitude=47.1, longitude=37.6)
+    destination = Site.objects.create(name="Zaporizhzhia", kind="city", latitude=47.8, longitude=35.2)
     corridor = Corridor.objects.create(name="Bench corridor", origin=origin, destination=destination)
     windows = [
         CorridorWindow.objects.create(
@@ -129,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    logging.getLogger("corridors.flags").setLevel(logging.WARNING)  # a line per flag otherwise
     log("building")
     world = build()
     load_before = os.getloadavg()[0]
