@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('tracker', '0008_security_event_restriction_repaired'),
+        ('tracker', '0009_demo_row'),
     ]
 
     operations = [
