@@ -214,6 +214,18 @@ def child(phase: str, path: str, resource: str, file_format: str) -> dict:
     }
 
 
+def read_child(path: str, kind: str) -> dict:
+    """Only read the file as the import does (rows streamed, nothing written): time and peak memory."""
+    from tracker.imports import readers
+
+    content = Path(path).read_bytes()
+    before = peak_kib()
+    started = time.perf_counter()
+    table = readers.read_table(content, kind=kind, max_rows=10_000_000)
+    rows = sum(1 for _row in table.rows)
+    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_kib": peak_kib(), "before_kib": before}
+
+
 def run_child(phase: str, path: Path, resource: str, file_format: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", phase, str(path), resource, file_format],
@@ -251,14 +263,42 @@ def measure(label: str, content: bytes, resource: str, file_format: str, tmp: Pa
     return result
 
 
+def read_only(sizes: list[int]) -> None:
+    """Reading alone, each size in a fresh process: does the peak memory grow with the file beyond its bytes?"""
+    build()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    for n in sizes:
+        for kind, content in (("csv", acled_csv(n)), ("xlsx", counts_xlsx(n))):
+            path = tmp / f"bench-read-{n}.{kind}"
+            path.write_bytes(content)
+            out = subprocess.run(
+                [sys.executable, __file__, "--read-child", str(path), kind], check=True, capture_output=True, text=True
+            )
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"read {kind} {n} rows: {len(content) / 1e6:.1f} MB, {r['seconds']:.2f} s "
+                f"({r['rows'] / r['seconds']:.0f} rows/s), peak {r['peak_kib'] / 1024:.0f} MiB "
+                f"(after loading the bytes: {r['before_kib'] / 1024:.0f} MiB)",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--acled", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--xlsx", type=int, nargs="*", default=[10_000])
     parser.add_argument("--child", nargs=4)
+    parser.add_argument("--read", type=int, nargs="*", default=[], help="only read ACLED CSVs and XLSXs of N rows")
+    parser.add_argument("--read-child", nargs=2)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
+        return
+    if args.read_child:
+        print(json.dumps(read_child(*args.read_child)))
+        return
+    if args.read:
+        read_only(args.read)
         return
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     results = []

@@ -60,7 +60,7 @@ def detect_format(content: bytes) -> str:
 
 def read_table(content: bytes, *, kind: str, max_rows: int) -> Table:
     """The table in `content`, read as `kind` (csv, xlsx or ods); at most `max_rows` data rows."""
-    if not content.strip():
+    if not content or content.isspace():  # not strip(): that would copy the whole file
         raise FileError(_("The file is empty."))
     if kind == "xlsx":
         rows = _xlsx_rows(content)
