@@ -22,7 +22,7 @@ from corridors.models import Corridor
 from tracker import charts, geo, pagecache, permissions, selectors
 from tracker.models import Site
 from tracker.pagecache import Rendered
-from tracker.templatetags.dashboard import figure, number
+from tracker.templatetags.dashboard import calendar, figure, number
 
 # The map page's tables, a page at a time: complete without JavaScript, and light at any size.
 MAP_TABLE_ROWS = 100
@@ -33,11 +33,13 @@ def _render_overview(request: HttpRequest, template: str) -> Rendered:
     corridors = corridor_selectors.corridors_for_overview(now)
     context = {
         "now": now,
+        # What the date tags read of the clock: part of the key of each kept fragment.
+        "calendar": calendar(now),
         "corridors": corridors,
         "sites": selectors.sites_with_counts(),
         "movements": corridor_selectors.recent_movements(),
         "comparisons": corridor_selectors.windows_with_movements(),
-        "hostilities": selectors.recent_hostilities(),
+        "hostilities": list(selectors.recent_hostilities()),
     }
     windows = [window for summary in corridors for window in summary.windows]
     return Rendered(render(request, template, context), changes_at=corridor_selectors.next_window_change(windows, now))
