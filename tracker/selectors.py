@@ -114,6 +114,15 @@ def recent_hostilities(*, limit: int = 10, site_ids: Iterable[int] | None = None
     return qs[:limit]
 
 
+def hostilities_for_feed(site_ids: Iterable[int], *, limit: int) -> QuerySet[HostilityReport]:
+    """The reports at these sites whose latest change is the newest: a feed shows edits as updated entries."""
+    return (
+        HostilityReport.objects.select_related("site", "source")
+        .filter(site_id__in=list(site_ids))
+        .order_by("-updated_at", "-id")[:limit]
+    )
+
+
 def site_descendant_ids(site: Site) -> list[int]:
     """
     The ids of a site's sub-sites at every depth: one recursive query (PostgreSQL and
