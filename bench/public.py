@@ -81,19 +81,18 @@ import django  # noqa: E402
 
 django.setup()
 
-from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database  # noqa: E402
+from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database, write_a_count  # noqa: E402
 from dataset import build, describe  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.cache import caches  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 from corridors.models import Corridor  # noqa: E402
-from tracker import geo, pagecache, services  # noqa: E402
-from tracker.models import CivilianCount, LatestCount, Site, Source, User  # noqa: E402
+from tracker import geo, pagecache  # noqa: E402
+from tracker.models import LatestCount, Site  # noqa: E402
 
 # The pages a write of a count changes, measured after one.
 OVERVIEWS = ("overview", "overview data (the refresh)", "overview (Ukrainian)")
@@ -207,21 +206,6 @@ def rendered_latency(path: str, n: int) -> tuple[float, float]:
         samples.append(time.perf_counter() - started)
         assert status == 200, (path, status)
     return quantiles_ms(samples)
-
-
-def write_a_count(i: int) -> None:
-    """A new count at one of the sites the overview lists (its i-th), saved as a reporter saves one."""
-    latest = LatestCount.objects.order_by("-count", "site__name", "site_id")[i % 50]
-    reporter = User.objects.filter(role="reporter", organisation__isnull=False).order_by("id").first()
-    count = CivilianCount(
-        site_id=latest.site_id,
-        source=Source.objects.order_by("id").first(),
-        as_of=timezone.now(),
-        count=latest.count + 1,
-        qualifier="approximately",
-    )
-    with transaction.atomic():  # commits: the kept pages go stale, as after a reporter's write
-        services.figure_save(figure=count, user=reporter)
 
 
 def written_latency(path: str, n: int) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Coalesce, RowNumber
 
 from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
 from tracker.models import Qualifier, Site, Verification
@@ -152,30 +152,36 @@ def _attach(
         window.totals = totals.get(window.pk, WindowTotals())  # type: ignore[attr-defined]
 
 
-def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[CorridorSummary]:
+def attach_totals(windows: Sequence[CorridorWindow]) -> None:
+    """Each window's departure and arrival totals, as `totals`. Two queries, however many windows."""
+    totals = window_totals(w.pk for w in windows)
+    for window in windows:
+        window.totals = totals.get(window.pk, WindowTotals())  # type: ignore[attr-defined]
+
+
+def corridors_for_overview(now: dt.datetime, *, limit: int = 30, totals: bool = True) -> list[CorridorSummary]:
     """
     The corridors still in use first (closed ones last), each with its current and
-    coming windows or, when none are to come, its latest ones; flag counts and
-    departure/arrival totals attached, and each window's `state` and `minutes_left` at
-    `now`. Six queries, each reading only the corridors shown.
+    coming windows or, when none are to come, its latest ones; flag counts and (unless
+    `totals` is false: attach_totals() then) departure/arrival totals attached, and each
+    window's `state` and `minutes_left` at `now`. Five queries, each reading only the
+    corridors shown.
     """
     is_closed = Case(When(status=Corridor.Status.CLOSED, then=Value(1)), default=Value(0))
     shown = Corridor.objects.annotate(is_closed=is_closed).order_by("is_closed", "name", "id").values("pk")[:limit]
-    corridors = list(
-        Corridor.objects.filter(pk__in=Subquery(shown))
-        .select_related("origin", "destination", "announced_by")
-        .annotate(is_closed=is_closed)
-        .order_by("is_closed", "name", "id")
-    )
-    flag_counts = dict(
-        Flag.objects.filter(window__corridor__in=corridors, status__in=Flag.ACTIVE_STATUSES)
+    active_flags = (
+        Flag.objects.filter(window__corridor=OuterRef("pk"), status__in=Flag.ACTIVE_STATUSES)
         .order_by()
         .values("window__corridor")
         .annotate(n=Count("pk"))
-        .values_list("window__corridor", "n")
+        .values("n")
     )
-    for corridor in corridors:
-        corridor.open_flags = flag_counts.get(corridor.pk, 0)  # type: ignore[attr-defined]
+    corridors = list(
+        Corridor.objects.filter(pk__in=Subquery(shown))
+        .select_related("origin", "destination", "announced_by")
+        .annotate(is_closed=is_closed, open_flags=Coalesce(Subquery(active_flags), 0))
+        .order_by("is_closed", "name", "id")
+    )
     by_id = {c.pk: c for c in corridors}
     paths = corridor_paths(corridors)
     base = CorridorWindow.objects.filter(corridor_id__in=list(by_id)).with_flag_counts()
@@ -196,7 +202,10 @@ def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[Corrido
         .order_by("starts_at", "id")
     )
     windows = upcoming + recent
-    _attach(windows, by_id, window_totals(w.pk for w in windows))
+    for window in windows:
+        window.corridor = by_id[window.corridor_id]  # loaded already, for local times
+    if totals:
+        attach_totals(windows)
     for window in windows:
         # What the clock makes of each window, on the window: the overview keeps each card
         # while what it shows is the same (tracker/templatetags/fragments.py), and so
@@ -267,8 +276,11 @@ def recent_movements(*, limit: int = 10) -> list[Departure | Arrival]:
     return rows[:limit]
 
 
-def windows_with_movements(*, limit: int = 10) -> list[CorridorWindow]:
-    """The latest windows that departures or arrivals were linked to, with their totals. Three queries."""
+def windows_with_movements(*, limit: int = 10, totals: bool = True) -> list[CorridorWindow]:
+    """
+    The latest windows that departures or arrivals were linked to, with their totals
+    (unless `totals` is false: attach_totals() then). Three queries.
+    """
     linked = Q(id__in=Departure.objects.filter(window__isnull=False).values("window_id")) | Q(
         id__in=Arrival.objects.filter(window__isnull=False).values("window_id")
     )
@@ -277,7 +289,6 @@ def windows_with_movements(*, limit: int = 10) -> list[CorridorWindow]:
         .select_related("corridor__origin", "corridor__destination")
         .order_by("-starts_at", "-id")[:limit]
     )
-    totals = window_totals(w.pk for w in windows)
-    for window in windows:
-        window.totals = totals.get(window.pk, WindowTotals())  # type: ignore[attr-defined]
+    if totals:
+        attach_totals(windows)
     return windows

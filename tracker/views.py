@@ -30,7 +30,10 @@ MAP_TABLE_ROWS = 100
 
 def _render_overview(request: HttpRequest, template: str) -> Rendered:
     now = timezone.now()
-    corridors = corridor_selectors.corridors_for_overview(now)
+    corridors = corridor_selectors.corridors_for_overview(now, totals=False)
+    windows = [window for summary in corridors for window in summary.windows]
+    comparisons = corridor_selectors.windows_with_movements(totals=False)
+    corridor_selectors.attach_totals([*windows, *comparisons])  # both in one go: two queries, not four
     context = {
         "now": now,
         # What the date tags read of the clock: part of the key of each kept fragment.
@@ -38,10 +41,9 @@ def _render_overview(request: HttpRequest, template: str) -> Rendered:
         "corridors": corridors,
         "sites": selectors.sites_with_counts(),
         "movements": corridor_selectors.recent_movements(),
-        "comparisons": corridor_selectors.windows_with_movements(),
+        "comparisons": comparisons,
         "hostilities": list(selectors.recent_hostilities()),
     }
-    windows = [window for summary in corridors for window in summary.windows]
     return Rendered(render(request, template, context), changes_at=corridor_selectors.next_window_change(windows, now))
 
 
