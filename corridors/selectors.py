@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import RowNumber
 
 from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
 from tracker.models import Qualifier, Site, Verification
@@ -164,24 +164,27 @@ def corridors_for_overview(now: dt.datetime, *, limit: int = 30, totals: bool = 
     The corridors still in use first (closed ones last), each with its current and
     coming windows or, when none are to come, its latest ones; flag counts and (unless
     `totals` is false: attach_totals() then) departure/arrival totals attached, and each
-    window's `state` and `minutes_left` at `now`. Five queries, each reading only the
+    window's `state` and `minutes_left` at `now`. Six queries, each reading only the
     corridors shown.
     """
     is_closed = Case(When(status=Corridor.Status.CLOSED, then=Value(1)), default=Value(0))
     shown = Corridor.objects.annotate(is_closed=is_closed).order_by("is_closed", "name", "id").values("pk")[:limit]
-    active_flags = (
-        Flag.objects.filter(window__corridor=OuterRef("pk"), status__in=Flag.ACTIVE_STATUSES)
-        .order_by()
-        .values("window__corridor")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     corridors = list(
         Corridor.objects.filter(pk__in=Subquery(shown))
         .select_related("origin", "destination", "announced_by")
-        .annotate(is_closed=is_closed, open_flags=Coalesce(Subquery(active_flags), 0))
+        .annotate(is_closed=is_closed)
         .order_by("is_closed", "name", "id")
     )
+    # A query of its own: as a subquery of the one above, it was planned as a scan of every flag per corridor.
+    flag_counts = dict(
+        Flag.objects.filter(window__corridor__in=corridors, status__in=Flag.ACTIVE_STATUSES)
+        .order_by()
+        .values("window__corridor")
+        .annotate(n=Count("pk"))
+        .values_list("window__corridor", "n")
+    )
+    for corridor in corridors:
+        corridor.open_flags = flag_counts.get(corridor.pk, 0)  # type: ignore[attr-defined]
     by_id = {c.pk: c for c in corridors}
     paths = corridor_paths(corridors)
     base = CorridorWindow.objects.filter(corridor_id__in=list(by_id)).with_flag_counts()
