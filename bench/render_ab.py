@@ -131,6 +131,8 @@ def main() -> None:
         archive = subprocess.run(["git", "archive", ARGS.baseline], cwd=ROOT, capture_output=True, check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as files:
             files.extractall(baseline, filter="data")
+        for tree in (baseline, ROOT):  # the pages name their static files by the manifest (DEBUG off)
+            subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=tree, check=True)
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         servers = [Server(f"baseline {ARGS.baseline}", baseline, 1, tmp), Server("this checkout", ROOT, 2, tmp)]
         times: dict[tuple[str, str], list[float]] = {(s.name, page): [] for s in servers for page in PAGES}
