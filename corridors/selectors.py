@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
@@ -236,6 +236,16 @@ def corridor_flags(corridor: Corridor) -> dict[int, list[Flag]]:
 def flag_queue() -> QuerySet[Flag]:
     """Open flags for review, oldest first."""
     return _flags_with_context().filter(status=Flag.Status.OPEN).order_by("raised_at", "id")
+
+
+def latest_movement_time() -> dt.datetime | None:
+    """The time of the newest departure or arrival, retracted ones aside. Two queries."""
+    live = ~Q(verification=Verification.RETRACTED)
+    times = [
+        Departure.objects.filter(live).aggregate(t=Max("departed_at"))["t"],
+        Arrival.objects.filter(live).aggregate(t=Max("arrived_at"))["t"],
+    ]
+    return max((t for t in times if t is not None), default=None)
 
 
 def recent_movements(*, limit: int = 10) -> list[Departure | Arrival]:

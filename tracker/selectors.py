@@ -106,6 +106,19 @@ def sites_with_counts(*, limit: int = 50) -> list[SiteCounts]:
     return [summaries[pk] for pk in largest if pk in summaries]
 
 
+def latest_figure_time() -> dt.datetime | None:
+    """
+    The time of the newest count or hostility report (what it is about, not when it was
+    typed), retracted ones aside: the overview says how recent its figures are. Two queries.
+    """
+    live = ~Q(verification=Verification.RETRACTED)
+    times = [
+        CivilianCount.objects.filter(live).aggregate(t=Max("as_of"))["t"],
+        *HostilityReport.objects.filter(live).aggregate(s=Max("started_at"), e=Max("ended_at")).values(),
+    ]
+    return max((t for t in times if t is not None), default=None)
+
+
 def recent_hostilities(*, limit: int = 10, site_ids: Iterable[int] | None = None) -> QuerySet[HostilityReport]:
     """The latest hostility reports by when they started, whatever their verification (shown with them)."""
     qs = HostilityReport.objects.select_related("site", "source", "organisation").order_by("-started_at", "-id")
