@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Case, Count, F, Max, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
+from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag, FlagCheck
 from tracker.models import Qualifier, Site, Verification
 
 # On the overview: a corridor's current and coming windows, or its latest ones when none are to come.
@@ -236,6 +236,21 @@ def corridor_flags(corridor: Corridor) -> dict[int, list[Flag]]:
 def flag_queue() -> QuerySet[Flag]:
     """Open flags for review, oldest first."""
     return _flags_with_context().filter(status=Flag.Status.OPEN).order_by("raised_at", "id")
+
+
+def report_flags(report_id: int) -> tuple[bool, list[Flag]]:
+    """
+    What a reporter is told after saving a hostility report: whether its flag check is
+    still pending (its outbox marker is there until the check ran: at once in the
+    embedded mode, in a worker in production), and the flags it holds now. Two queries.
+    """
+    pending = FlagCheck.objects.filter(target=FlagCheck.Target.REPORT, target_id=report_id).exists()
+    flags = (
+        Flag.objects.filter(hostility_id=report_id, status__in=Flag.ACTIVE_STATUSES)
+        .select_related("window__corridor__origin")
+        .order_by("window__starts_at", "window_id")
+    )
+    return pending, list(flags)
 
 
 def latest_movement_time() -> dt.datetime | None:

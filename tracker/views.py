@@ -76,6 +76,7 @@ def _render_site(request: HttpRequest, pk: int) -> Rendered:
         "position": _position(request, site),
         "history": history,
         "chart": charts.count_chart(history),
+        "narrow_chart": charts.count_chart(history, width=charts.NARROW_WIDTH),
         "children": children,
         "child_counts": selectors.latest_counts(site_ids=[c.pk for c in children]),
         "hostilities": selectors.recent_hostilities(limit=20, site_ids=[site.pk, *selectors.site_descendant_ids(site)]),
