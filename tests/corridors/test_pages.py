@@ -60,14 +60,14 @@ class TestCorridorPage:
         text = text_of(public.get(en("corridors:corridor", flagged_window.window.corridor_id)))
         assert (
             "Ground assault at Azovstal reported by Azov regiment, 10:00–12:00 on 5 May 2022, "
-            "during window 08:00–18:00 on 5 May 2022: overlap certain: both times exact ." in text
+            "during window 08:00–18:00 on 5 May 2022: overlap certain (both times exact) ." in text
         )
         assert "Open: awaiting review" in text
 
     def test_the_certainty_of_an_overlap_does_not_read_as_the_reports_verification(self, public, flagged_window):
         text = text_of(public.get(en("corridors:corridor", flagged_window.window.corridor_id)))
         assert "confirmed" not in text.lower()
-        assert "overlap certain: both times exact" in text
+        assert "overlap certain (both times exact)" in text
         assert "Report: Unverified" in text
         assert text.count("What is a flag?") == 1
 

@@ -238,8 +238,8 @@ def certainty_word(certainty: str) -> str:
     verification ("verified", "unverified"), which is shown beside it.
     """
     return {
-        "confirmed": pgettext("flag certainty", "overlap certain: both times exact"),
-        "possible": pgettext("flag certainty", "overlap possible: only the hour or day is known"),
+        "confirmed": pgettext("flag certainty", "overlap certain (both times exact)"),
+        "possible": pgettext("flag certainty", "overlap possible (only the hour or day is known)"),
     }.get(certainty, certainty)
 
 
