@@ -193,8 +193,10 @@ class TestSitePage:
         site = Site.objects.get(name="Azovstal steel plant")
         response = public.get(en("tracker:site", site.pk))
         html = response.content.decode()
+        # A wide drawing, and a narrow one for a phone (CSS shows one of them).
         assert '<svg viewBox="0 0 640 240" role="img"' in html
-        assert html.count('class="marker"') == 2 + 2  # two counts, and two sources in the legend
+        assert '<svg viewBox="0 0 340 240" role="img"' in html
+        assert html.count('class="marker"') == 2 * 2 + 2  # two counts in each drawing, and two sources in the legend
         text = text_of(response)
         assert "Civilian counts at Azovstal steel plant, oldest first" in text
         assert "about 300–400 people" in text

@@ -81,7 +81,8 @@ class TestWindowPicker:
 class TestRemembered:
     def test_the_site_and_source_of_a_count_are_the_next_reports_and_departures(self, login, alice, azovstal):
         mayor = factories.SourceFactory(name="Mayor of Mariupol")
-        factories.HostilityReportFactory(created_by=alice, organisation=alice.organisation)  # older, elsewhere
+        older = factories.HostilityReportFactory(created_by=alice, organisation=alice.organisation)  # elsewhere
+        HostilityReport.objects.filter(pk=older.pk).update(created_at=NOW - dt.timedelta(hours=1))
         factories.CivilianCountFactory(site=azovstal, source=mayor, created_by=alice, organisation=alice.organisation)
         client = login(alice)
         report = client.get(en("tracker:hostility_new")).context["form"]
