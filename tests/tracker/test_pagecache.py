@@ -109,6 +109,17 @@ class TestFreshAfterWrites:
         assert "about 777 people" in text_of(response)
         assert response["ETag"] != old["ETag"]
 
+    def test_the_time_of_the_latest_figure_moves_on_with_a_new_one(
+        self, public, window, alice, django_capture_on_commit_callbacks
+    ):
+        assert "No figures are recorded yet." in text_of(public.get(en("tracker:overview_data")))
+        count = CivilianCount(
+            site=factories.SiteFactory(), source=factories.SourceFactory(), as_of=OPENS, count=7, qualifier="exact"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            services.figure_save(figure=count, user=alice)
+        assert "Latest figure: 5 May 2022, 08:00 (UTC+3)" in text_of(public.get(en("tracker:overview_data")))
+
     def test_a_rolled_back_write_leaves_the_kept_page(
         self, public, window, alice, django_capture_on_commit_callbacks, django_assert_num_queries
     ):
