@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from corridors import services
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +72,11 @@ def test_a_figure_of_another_organisation_shows_its_times_read_only_with_the_zon
     )
     text = text_of(login(carol).get(reverse("admin:tracker_civiliancount_change", args=[count.pk])))
     assert f"4 May 2022, 12:00 {SUMMER}" in text
+
+
+def test_the_history_of_a_change_says_its_time_with_the_zone(login, carol, window):
+    with time_machine.travel(dt.datetime(2022, 12, 1, 10, tzinfo=UTC), tick=False):
+        window.cancelled = True
+        services.window_save(window=window, user=carol)
+    text = text_of(login(carol).get(reverse("admin:corridors_corridorwindow_history", args=[window.pk])))
+    assert "1 December 2022, 12:00 Europe/Kyiv (UTC+2)" in text
