@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.db.models import Case, Q, QuerySet, Value, When
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from corridors.models import Arrival, CorridorWindow, Departure, Flag
@@ -20,7 +21,25 @@ from tracker.validators import NOTE_MAX_LENGTH
 WINDOW_CHOICES = 60
 
 
+class OfferedWindows(ModelChoiceIterator):
+    def __init__(self, field: WindowChoiceField) -> None:
+        super().__init__(field)
+        self.queryset = field.offered
+
+
 class WindowChoiceField(forms.ModelChoiceField):
+    """
+    Lists the windows in `offered` but takes any: one typed in by hand that has not
+    opened yet is then refused with the model's own words (corridors/models.py), as in
+    the API and the admin, not with "not one of the available choices".
+    """
+
+    iterator = OfferedWindows
+
+    def __init__(self, *, offered: QuerySet[CorridorWindow], **kwargs: Any) -> None:
+        self.offered = offered
+        super().__init__(**kwargs)
+
     def label_from_instance(self, obj: CorridorWindow) -> str:
         return f"{obj.corridor.name}: {window_span(obj)}"
 
@@ -42,13 +61,17 @@ class MovementForm(StaffFigureForm):
         )
         ids = list(latest.values_list("id", flat=True)[:WINDOW_CHOICES])
         self.fields["window"] = WindowChoiceField(
-            queryset=latest.filter(id__in=ids),
+            queryset=CorridorWindow.objects.select_related("corridor__origin"),
+            offered=latest.filter(id__in=ids),
             required=False,
             label=_("Corridor window"),
             help_text=_("The window these people used, if known. One open now is chosen for you."),
         )
         if not self.is_bound:
             self.initial.setdefault("window", self._open_window(latest.filter(is_open)))
+        if not permissions.can_override_figure_rules(self.user):
+            # A coordinator's decision (tracker/services.py, figure_save): not on a reporter's form.
+            del self.fields["override_reason"]
 
     def _open_window(self, open_now: QuerySet[CorridorWindow]) -> int | None:
         """
@@ -60,9 +83,6 @@ class MovementForm(StaffFigureForm):
         if here:
             return here[0]
         return windows[0][0] if len(windows) == 1 else None
-        if not permissions.can_override_figure_rules(self.user):
-            # A coordinator's decision (tracker/services.py, figure_save): not on a reporter's form.
-            del self.fields["override_reason"]
 
 
 class DepartureForm(MovementForm):
