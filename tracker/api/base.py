@@ -34,6 +34,7 @@ from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import FilterSet as BaseFilterSet
 from rest_framework import ISO_8601, exceptions, permissions, serializers, status, viewsets
@@ -48,6 +49,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
+from tracker.api.policy import SYNC_ORDER
 from tracker.services import InUse
 from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_url
 
@@ -340,6 +342,14 @@ ATTRIBUTION_FIELDS = ("organisation", "created_by")
 # --- Errors -----------------------------------------------------------------------
 
 
+def throttled_message(wait: int | None) -> str:
+    if wait is None:
+        return gettext("Too many requests: wait a little, then try again.")
+    return ngettext(
+        "Too many requests: try again in %(n)d second.", "Too many requests: try again in %(n)d seconds.", wait
+    ) % {"n": wait}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """
     DRF's handler, plus the errors the services raise: a Django ValidationError is a
@@ -360,6 +370,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, RequestDataTooBig):
         limit = min(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BODY_BYTES, MAX_BODY_BYTES)
         exc = RequestTooLarge(_("The request body is larger than %(limit)d bytes.") % {"limit": limit})
+    elif isinstance(exc, exceptions.Throttled):
+        # DRF's own words are half translated in Ukrainian ("… Expected available in 42
+        # seconds."): ours, whole in each language. `wait` still gives Retry-After.
+        wait = math.ceil(exc.wait) if exc.wait is not None else None
+        throttled = exceptions.Throttled(detail=throttled_message(wait))
+        throttled.wait = exc.wait
+        exc = throttled
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}
@@ -432,8 +449,10 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
 class FilterSet(BaseFilterSet):
     """
     Every list's filters start with `updated_since` (incremental sync). With it, the
-    list is ordered by (updated_at, id), so that a client can also page by asking
-    again with `updated_since` set to the last `updated_at` it received.
+    list is ordered by (updated_at, id), and its pages are linked by a cursor on that
+    order (policy.Pagination): following `next` never skips a row changed or deleted
+    meanwhile. A client starts its next sync with `updated_since` set to the last
+    `updated_at` it received (docs/api.md, "Incremental sync").
     """
 
     updated_since = AwareDateTimeFilter(
@@ -445,7 +464,7 @@ class FilterSet(BaseFilterSet):
     def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         queryset = super().filter_queryset(queryset)
         if self.form.cleaned_data.get("updated_since") is not None:
-            queryset = queryset.order_by("updated_at", "id")
+            queryset = queryset.order_by(*SYNC_ORDER)
         return queryset
 
 
@@ -544,12 +563,16 @@ class ReadViewSet(viewsets.GenericViewSet):
     def get_object(self) -> Any:
         obj = super().get_object()
         if self.request.method not in permissions.SAFE_METHODS:
-            # Lock the row for the rest of the request, then read it again: the If-Match
-            # check and the write after it see the same version (two clients updating
-            # one object at once: the second waits, then gets 412).
-            type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
+            # Locked for the rest of the request, then read again: the If-Match check and
+            # the write after it see the same version (two clients updating one object at
+            # once: the second waits, then gets 412).
+            self.lock_for_write(obj)
             obj.refresh_from_db()
         return obj
+
+    def lock_for_write(self, obj: Any) -> None:
+        """Hold off every other write of `obj` until this request ends: its row lock, by default."""
+        type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
 
     # -- reads
 
