@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "simple_history",
     "csp",
     "rest_framework",
@@ -198,6 +199,9 @@ TEMPLATES = [
         },
     },
 ]
+# Widgets render with the templates above, so that templates/admin/widgets/ can add to
+# Django's (the admin's time boxes say their zone: tracker/admin_time.py).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Database ---------------------------------------------------------------
 
@@ -315,6 +319,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Parts of public pages, each kept under a key made of its content (tracker/templatetags/fragments.py):
+# never stale, so each process keeps its own, in memory; the least used go first.
+CACHES["fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragments",
+    "OPTIONS": {"MAX_ENTRIES": 3000},
+}
 
 # --- Celery -----------------------------------------------------------------
 
