@@ -323,6 +323,25 @@ class SiteAdmin(RoleAdmin):
     list_select_related = ("parent",)
     fields = ("name", "kind", "parent", "latitude", "longitude", "timezone", "restricted")
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_view_exact_location(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """
+        Those who may see where the shelters are. Anyone else on the staff only picks a
+        figure's site by its name (public) in the search box of the figure's form: a
+        reporter needs nothing more from the sites' admin, so nothing more of it answers.
+        """
+        if permissions.can_view_exact_location(request.user):
+            return True
+        match = getattr(request, "resolver_match", None)
+        return (
+            obj is None
+            and match is not None
+            and match.url_name == "autocomplete"
+            and super().has_view_permission(request)
+        )
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return permissions.can_manage_places(request.user)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import django_filters
 from django import forms
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models, transaction
@@ -46,6 +46,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tracker import secrecy
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
 from tracker.services import InUse
@@ -442,6 +443,22 @@ class FilterSet(BaseFilterSet):
         label="Only objects created or changed at or after this instant (ISO 8601 with offset).",
     )
 
+    @classmethod
+    def get_filters(cls) -> dict[str, Any]:
+        """
+        The filters, refused at start-up if one (or an ordering one offers) reaches a
+        field that carries an exact position (tracker/secrecy.py): the lists are
+        public, and each such filter would answer a question about where a restricted
+        site is.
+        """
+        filters = super().get_filters()
+        model = cls._meta.model
+        for name, item in filters.items():
+            paths = [item.field_name, *getattr(item, "param_map", {}).values()]
+            if model is not None and any(secrecy.reaches_exact_position(model, path) for path in paths if path):
+                raise ImproperlyConfigured(f"{cls.__name__}.{name} filters or orders on an exact position.")
+        return filters
+
     def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         queryset = super().filter_queryset(queryset)
         if self.form.cleaned_data.get("updated_since") is not None:
@@ -492,6 +509,16 @@ class ReadViewSet(viewsets.GenericViewSet):
 
     # The HXL hashtag of each CSV column (tracker/api/renderers.py).
     hxl_tags: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuses at start-up a list that would sort or search on an exact position (as FilterSet does its filters)."""
+        super().__init_subclass__(**kwargs)
+        model = getattr(getattr(cls, "queryset", None), "model", None)
+        ordering = getattr(cls, "ordering_fields", None) or ()
+        names = [*([f.name for f in model._meta.fields] if ordering == "__all__" and model else ordering)]
+        names += [*(getattr(cls, "search_fields", None) or ()), *(getattr(cls, "ordering", None) or ())]
+        if model is not None and any(secrecy.ordering_reaches_exact_position(model, name) for name in names):
+            raise ImproperlyConfigured(f"{cls.__name__} sorts or searches on an exact position.")
 
     # -- who may do what (the services check again)
 
