@@ -30,11 +30,12 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
-from tracker import accounts, permissions, services
+from tracker import accounts, permissions, secrecy, services
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
     CivilianCount,
+    ExactPositionRead,
     HostilityReport,
     Organisation,
     SecurityEvent,
@@ -312,6 +313,7 @@ def site_position(site: Site, *, exact: bool) -> str:
     if site.restricted and not exact:
         latitude, longitude = site.public_coordinates()
         return _("about %(lat).1f, %(lon).1f (restricted)") % {"lat": latitude, "lon": longitude}
+    secrecy.shown([site])
     return f"{site.latitude:.5f}, {site.longitude:.5f}"
 
 
@@ -380,13 +382,38 @@ class SiteAdmin(RoleAdmin):
     def delete_model(self, request: HttpRequest, obj: Site) -> None:
         services.site_delete(site=obj, user=request.user)
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        site = self.get_object(request, object_id)
+        if site is not None and permissions.can_view_exact_location(request.user):
+            secrecy.shown([site])  # in the form's latitude and longitude
+        return response
+
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
-        # The history diff would show earlier exact coordinates.
+        # The history diff shows earlier exact coordinates, those of when it was restricted too.
+        restricted = self._ever_restricted(request, object_id)
+        response = super().history_view(request, object_id, extra_context)
+        if restricted is not None:
+            secrecy.shown_ids([restricted])
+        return response
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> Any:
+        restricted = self._ever_restricted(request, object_id)
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        if restricted is not None:
+            secrecy.shown_ids([restricted])
+        return response
+
+    def _ever_restricted(self, request: HttpRequest, object_id: str) -> int | None:
+        """The site's id if it is or was restricted (its history holds exact positions); 403 if not for this user."""
+        site = self.get_object(request, object_id)
+        if site is None or not (site.restricted or site.history.filter(restricted=True).exists()):
+            return None
         if not permissions.can_view_exact_location(request.user):
-            site = self.get_object(request, object_id)
-            if site is not None and site.restricted:
-                raise PermissionDenied
-        return super().history_view(request, object_id, extra_context)
+            raise PermissionDenied
+        return site.pk
 
 
 @admin.register(CivilianCount)
@@ -513,4 +540,57 @@ class SecurityEventAdmin(admin.ModelAdmin):
             ]
             # A user agent or a typed user name could be a spreadsheet formula: the API's CSV rule.
             writer.writerow([csv_cell(value) for value in row])
+        return response
+
+
+@admin.register(ExactPositionRead)
+class ExactPositionReadAdmin(admin.ModelAdmin):
+    """
+    The access log of exact positions: who read where a restricted site is, when and
+    through what. Admins read, filter and export it; nobody adds, changes or deletes a line.
+    """
+
+    list_display = ("at", "username", "site_name", "through", "path", "ip_address")
+    list_filter = ("through", "at")
+    search_fields = ("username", "site_name", "path", "ip_address")
+    date_hierarchy = "at"
+    fields = ("at", "user", "username", "site", "site_name", "through", "path", "ip_address")
+    readonly_fields = fields
+    actions = ["export_csv"]
+    list_per_page = 100
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Export the selected reads as CSV"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[ExactPositionRead]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="exact-position-reads-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["at", "username", "user_id", "site_id", "site_name", "through", "path", "ip_address"])
+        for read in queryset.order_by("at", "id").iterator(chunk_size=2000):
+            row = [
+                read.at.isoformat(),
+                read.username,
+                read.user_id or "",
+                read.site_id or "",
+                read.site_name,
+                read.through,
+                read.path,
+                read.ip_address or "",
+            ]
+            writer.writerow([csv_cell(value) for value in row])  # a name could be a spreadsheet formula
         return response

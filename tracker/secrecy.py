@@ -14,6 +14,7 @@ and in the API's filters (tracker/api/base.py, `FilterSet`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -77,3 +78,85 @@ def _field_refs(expression: Any) -> list[Any]:
         if source is not None:
             found += _field_refs(source)
     return found
+
+
+# --- Reading an exact position ------------------------------------------------------
+#
+# Every piece of code that puts a restricted site's exact position into a response
+# says so with `shown()`. The request keeps the ids; once the response is made,
+# ExactPositionMiddleware (tracker/middleware.py) marks it `Cache-Control: private,
+# no-store` and `Vary: Authorization, Cookie`, so that no shared cache keeps it for
+# the public, and writes one line per site to the access log (ExactPositionRead):
+# who saw where which shelter is, when, and through what. The public page cache
+# never keeps such a page (tracker/pagecache.py).
+
+SHOWN_ATTRIBUTE = "exact_positions_shown"
+
+
+def shown(sites: Iterable[Any], *, request: Any = None) -> None:
+    """
+    These sites' exact positions go into the response being made: those of the
+    restricted ones are recorded on the request (outside a request, nothing is).
+    """
+    shown_ids({site.pk for site in sites if site.restricted}, request=request)
+
+
+def shown_ids(site_ids: Iterable[int], *, request: Any = None) -> None:
+    """The same, given the ids of restricted sites."""
+    ids = set(site_ids)
+    if not ids:
+        return
+    if request is None:
+        from tracker import accounts
+
+        request = accounts.current_request()
+    if request is None:
+        return
+    request = getattr(request, "_request", request)  # the REST framework's wraps Django's
+    setattr(request, SHOWN_ATTRIBUTE, getattr(request, SHOWN_ATTRIBUTE, set()) | ids)
+
+
+def shown_in(request: Any) -> set[int]:
+    """The restricted sites whose exact positions the response to this request carries."""
+    return set(getattr(getattr(request, "_request", request), SHOWN_ATTRIBUTE, ()))
+
+
+def channel(request: Any, response: Any) -> str:
+    """Through what a person read it: the admin, the API, an export (CSV, GeoJSON) or a page."""
+    from tracker.models import ExactPositionRead
+
+    match = getattr(request, "resolver_match", None)
+    namespaces = set(match.namespaces) if match is not None else set()
+    if "admin" in namespaces:
+        return ExactPositionRead.Channel.ADMIN
+    if "api" in namespaces:
+        renderer = getattr(response, "accepted_renderer", None)
+        if getattr(renderer, "format", "json") in ("csv", "geojson"):
+            return ExactPositionRead.Channel.EXPORT
+        return ExactPositionRead.Channel.API
+    return ExactPositionRead.Channel.PAGE
+
+
+def reads_record(*, request: Any, response: Any, site_ids: set[int]) -> None:
+    """One line of the access log for each of these restricted sites, read by the request's user."""
+    from tracker import accounts
+    from tracker.models import ExactPositionRead, Site
+
+    user = getattr(request, "user", None)
+    user = user if user is not None and user.is_authenticated else None
+    through = channel(request, response)
+    path = request.get_full_path()[:300]
+    address = accounts.client_address(request)
+    names = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name"))
+    ExactPositionRead.objects.bulk_create(
+        ExactPositionRead(
+            user=user,
+            username=user.get_username() if user is not None else "",
+            site_id=pk if pk in names else None,
+            site_name=names.get(pk, ""),
+            through=through,
+            path=path,
+            ip_address=address,
+        )
+        for pk in sorted(site_ids)
+    )
