@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from tracker import accounts, permissions, secrecy, services
 from tracker.api.renderers import csv_cell
@@ -53,8 +54,60 @@ admin.site.site_title = _("Evacuation tracker")
 admin.site.index_title = _("Data entry")
 
 
+def person_shown(person: User | None, *, organisation_id: int | None = None) -> str:
+    """
+    A staff account as the person reading the admin may see it: its user name to a
+    coordinator, an admin, or a member of the same organisation; to anyone else only
+    the organisation (tracker.permissions.can_see_people_of).
+    """
+    if person is None:
+        return "-"
+    request = accounts.current_request()
+    viewer = getattr(request, "user", None)
+    if permissions.can_see_people_of(viewer, person.organisation_id) or (viewer is not None and viewer.pk == person.pk):
+        return person.get_username()
+    if person.organisation is not None:
+        return _("someone at %(organisation)s") % {"organisation": person.organisation}
+    return _("a member of staff")
+
+
+class PeopleMaskedHistory(HistoricalRecordContextHelper):
+    """A change's old and new accounts (created_by, reviewed_by...) as the reader may see them."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        if isinstance(value, User):
+            return person_shown(value)
+        return super().prepare_delta_change_value(change, value)
+
+
 class RoleAdmin(SimpleHistoryAdmin):
-    """Any staff member may look; subclasses say who may write. Django's per-model permissions are not used."""
+    """
+    Any staff member may look; subclasses say who may write. Django's per-model
+    permissions are not used. Staff accounts (who entered, who reviewed, who changed
+    what in the history) show as `person_shown` gives them: a reporter sees the people
+    of their own organisation, and of any other only the organisation.
+    """
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any) -> Any:
+        return PeopleMaskedHistory(self.model, historical_record)
+
+    def set_history_delta_changes(self, request: HttpRequest, historical_records: Any, **kwargs: Any) -> None:
+        super().set_history_delta_changes(request, historical_records, **kwargs)
+        for record in historical_records:
+            user = record.history_user
+            if user is not None and person_shown(user) != user.get_username():
+                # The history list prints the account and links to it by id: show a
+                # stand-in that names the organisation, with no id to link to.
+                record.history_user_id = None
+                record._state.fields_cache["history_user"] = User(username=person_shown(user))
+
+    @admin.display(description=_("entered by"))
+    def entered_by(self, obj: Any) -> str:
+        return person_shown(obj.created_by)
+
+    @admin.display(description=_("reviewed by"))
+    def reviewer(self, obj: Any) -> str:
+        return person_shown(obj.reviewed_by)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return permissions.is_staff_member(request.user)
@@ -153,7 +206,7 @@ class FigureAdmin(RoleAdmin):
     formfield_overrides = {
         models.DateTimeField: {"form_class": FigureDateTimeField, "widget": widgets.AdminSplitDateTime},
     }
-    readonly_fields: tuple[str, ...] = ("organisation", "created_by", "created_at", "updated_at")
+    readonly_fields: tuple[str, ...] = ("organisation", "entered_by", "created_at", "updated_at")
     list_select_related: tuple[str, ...] = ("source", "organisation")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

@@ -46,6 +46,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tracker import permissions as permissions_
 from tracker import secrecy
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
@@ -212,6 +213,11 @@ class ModelSerializer(serializers.ModelSerializer):
     }
     serializer_related_field = StrictPrimaryKeyRelatedField
 
+    # Fields that name a staff account, and the field that names the organisation whose
+    # people may see it (None: coordinators and admins only). Everyone else gets null:
+    # the public sees which organisation entered a figure, never who.
+    person_fields: ClassVar[dict[str, str | None]] = {"created_by": "organisation", "reviewed_by": None}
+
     def get_fields(self) -> dict[str, Field]:
         """
         DRF's fields, worked out from the model once per serializer class rather than
@@ -233,7 +239,7 @@ class ModelSerializer(serializers.ModelSerializer):
         callable, a missing attribute) and every other field take DRF's own path.
         """
         if isinstance(instance, Mapping):
-            return super().to_representation(instance)
+            return self._hide_people(super().to_representation(instance))
         data: dict[str, Any] = {}
         for kind, name, field, path in self._readers:
             if kind is _COLUMN:
@@ -256,7 +262,27 @@ class ModelSerializer(serializers.ModelSerializer):
                 continue
             check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             data[name] = None if check_for_none is None else field.to_representation(attribute)
+        return self._hide_people(data)
+
+    def _hide_people(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Null the staff accounts this reader may not see (tracker.permissions.can_see_people_of)."""
+        for name, organisation in self.person_fields.items():
+            if data.get(name) is not None and not self._sees_people_of(
+                data.get(organisation) if organisation else _NOBODYS
+            ):
+                data[name] = None
         return data
+
+    def _sees_people_of(self, organisation_id: Any) -> bool:
+        # Who reads is asked once per response, not once per row.
+        if "people_of" not in self.context:
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            everyone = permissions_.can_see_people_of(user, None)  # not tied to an organisation: everyone's
+            own = getattr(user, "organisation_id", None) if permissions_.is_staff_member(user) else None
+            self.context["people_of"] = (everyone, own)
+        everyone, own = self.context["people_of"]
+        return everyone or (own is not None and organisation_id == own)
 
     def plain_columns(self) -> tuple[str, ...] | None:
         """
@@ -274,10 +300,12 @@ class ModelSerializer(serializers.ModelSerializer):
 
     def represent_row(self, row: Sequence[Any]) -> dict[str, Any]:
         """What `to_representation` gives for the object whose `plain_columns()` values are `row`."""
-        return {
-            name: value if kind is _FOREIGN_KEY or value is None else field.to_representation(value)
-            for (kind, name, field, _), value in zip(self._readers, row, strict=True)
-        }
+        return self._hide_people(
+            {
+                name: value if kind is _FOREIGN_KEY or value is None else field.to_representation(value)
+                for (kind, name, field, _), value in zip(self._readers, row, strict=True)
+            }
+        )
 
     @cached_property
     def _readers(self) -> list[tuple[object, str, Field, tuple[str, ...]]]:
@@ -311,6 +339,8 @@ class ModelSerializer(serializers.ModelSerializer):
 # How ModelSerializer.to_representation reads a field, and what `_read` may answer beside a value.
 _DRF, _COLUMN, _FOREIGN_KEY, _ATTRIBUTE = object(), object(), object(), object()
 _NONE_ON_THE_WAY, _UNREAD = object(), object()
+# No organisation's people may see it: a field only coordinators and admins see.
+_NOBODYS = object()
 
 
 def _read(instance: Any, path: tuple[str, ...]) -> Any:
