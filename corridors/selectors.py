@@ -233,6 +233,13 @@ def corridor_flags(corridor: Corridor) -> dict[int, list[Flag]]:
     return flags
 
 
+def flags_for_feed() -> QuerySet[Flag]:
+    """Flags with what their feed entry names: the report's site and source, the window's corridor and origin."""
+    return Flag.objects.select_related(
+        "window__corridor__origin", "hostility__site", "hostility__source", "reviewed_by"
+    )
+
+
 def flag_queue() -> QuerySet[Flag]:
     """Open flags for review, oldest first."""
     return _flags_with_context().filter(status=Flag.Status.OPEN).order_by("raised_at", "id")

@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from corridors import views
+from corridors import feeds, views
 
 app_name = "corridors"
 
 urlpatterns = [
     path("corridors/<int:pk>/", views.corridor_detail, name="corridor"),
+    path("corridors/<int:pk>/feed/", feeds.CorridorFlagFeed(), name="corridor_feed"),
+    path("flags/feed/", feeds.FlagFeed(), name="flags_feed"),
     path("staff/departures/new/", views.departure_new, name="departure_new"),
     path("staff/arrivals/new/", views.arrival_new, name="arrival_new"),
     path("staff/flags/", views.flag_queue, name="flag_queue"),

@@ -618,6 +618,9 @@ class SecurityEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", _("Password changed")
         PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset asked for")
         PASSWORD_RESET_COMPLETED = "password_reset_completed", _("Password reset")
+        # Not about an account: the periodic check found a site inside a restricted one
+        # unrestricted (its exact position public) and restricted it.
+        RESTRICTION_REPAIRED = "restriction_repaired", _("Site found unrestricted inside a restricted one")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)
@@ -719,3 +722,22 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DemoRow(models.Model):
+    """
+    Which row plays which part of the demo scenario (`manage.py load_demo`): the loader
+    finds its rows by this stable key, never by a name a person may have changed since,
+    so that a rename in the demo is kept and not met by a second copy.
+    """
+
+    key = models.CharField(_("key"), max_length=100, primary_key=True)
+    model = models.CharField(_("model"), max_length=100)
+    object_id = models.PositiveBigIntegerField(_("object id"))
+
+    class Meta:
+        verbose_name = _("demo row")
+        verbose_name_plural = _("demo rows")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.model} {self.object_id}"

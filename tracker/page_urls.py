@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tracker import account_views, staff_views, views
+from tracker import account_views, feeds, staff_views, views
 
 app_name = "tracker"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("overview/data/", views.overview_data, name="overview_data"),
     path("sites/<int:pk>/", views.site_detail, name="site"),
+    path("sites/<int:pk>/feed/", feeds.SiteHostilityFeed(), name="site_feed"),
     path("map/", views.map_page, name="map"),
     path("map/tiles/<int:zoom>/<int:x>/<int:y>/", views.map_tile, name="map_tile"),
     path("map/corridors/", views.map_corridors, name="map_corridors"),

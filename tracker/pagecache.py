@@ -90,6 +90,7 @@ NOT_SHOWN = (
     "corridors.FlagCheck",  # the flag engine's outbox
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.ExactPositionRead",  # the access log of exact positions, for admins
+    "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
 )
 
 

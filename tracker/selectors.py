@@ -114,6 +114,15 @@ def recent_hostilities(*, limit: int = 10, site_ids: Iterable[int] | None = None
     return qs[:limit]
 
 
+def hostilities_for_feed(site_ids: Iterable[int], *, limit: int) -> QuerySet[HostilityReport]:
+    """The reports at these sites whose latest change is the newest: a feed shows edits as updated entries."""
+    return (
+        HostilityReport.objects.select_related("site", "source")
+        .filter(site_id__in=list(site_ids))
+        .order_by("-updated_at", "-id")[:limit]
+    )
+
+
 def site_descendant_ids(site: Site) -> list[int]:
     """
     The ids of a site's sub-sites at every depth: one recursive query (PostgreSQL and
@@ -132,6 +141,29 @@ def site_descendant_ids(site: Site) -> list[int]:
             SELECT id FROM below WHERE id <> %s ORDER BY id
             """,  # noqa: S608 - the table name is the model's own, not input
             [site.pk, site.pk],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def unrestricted_sites_inside_restricted() -> list[int]:
+    """
+    The ids of the sites inside a restricted one that are not restricted themselves,
+    which the services never leave (services.site_save): one recursive query over the
+    sites below the restricted ones, on PostgreSQL and SQLite alike.
+    """
+    table = Site._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE inside(id) AS (
+                SELECT child.id FROM {table} child JOIN {table} parent ON child.parent_id = parent.id
+                WHERE parent.restricted = %s
+                UNION
+                SELECT child.id FROM {table} child JOIN inside ON child.parent_id = inside.id
+            )
+            SELECT id FROM {table} WHERE id IN (SELECT id FROM inside) AND restricted = %s ORDER BY id
+            """,  # noqa: S608 - the table name is the model's own, not input
+            [True, False],
         )
         return [row[0] for row in cursor.fetchall()]
 

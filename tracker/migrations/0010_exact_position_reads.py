@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0007_heartbeat'),
+        ('tracker', '0009_demo_row'),
     ]
 
     operations = [
