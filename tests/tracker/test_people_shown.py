@@ -91,3 +91,11 @@ def test_a_reporter_sees_their_own_organisations_people_in_the_admin(login, alic
     count.save()
     text = login(alice).get(reverse("admin:tracker_civiliancount_history", args=[count.pk])).content.decode()
     assert "carol" in text
+
+
+def test_every_api_answer_varies_on_who_asks(counted, alice):
+    """A reporter's representation (with `created_by`) must never be served to the public by a cache."""
+    for client in (api(), api(alice)):
+        for url in (reverse("api:count-list"), reverse("api:count-detail", args=[counted.pk])):
+            vary = {part.strip().lower() for part in client.get(url)["Vary"].split(",")}
+            assert {"authorization", "cookie"} <= vary, url

@@ -33,6 +33,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import FilterSet as BaseFilterSet
@@ -583,6 +584,13 @@ class ReadViewSet(viewsets.GenericViewSet):
             # permission check could answer 401 or 403 about a thing nobody may do.
             raise exceptions.MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        # What a list or an object says depends on who reads it (an exact position, who
+        # entered a figure): a cache must not give one reader's answer to another.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response
 
     # -- one transaction per write
 
