@@ -18,11 +18,13 @@ from corridors import recheck
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, stranded_message
 from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
-from tracker.services import audited_delete, audited_save, changed_fields
+from tracker.models import Site
+from tracker.services import audited_delete, audited_save, changed_fields, lock_row_shared
+from tracker.sync import sync_touch
 from tracker.validators import validate_date
 
 if TYPE_CHECKING:
-    from tracker.models import Site, User
+    from tracker.models import User
 
 
 def _require_manager(user: User) -> None:
@@ -39,6 +41,17 @@ def _lock_corridor(corridor_id: int) -> None:
     and is checked against it, or the change waits and checks it.
     """
     Corridor.objects.select_for_update(no_key=True).filter(pk=corridor_id).first()
+
+
+def _origin_zone(corridor: Corridor) -> str:
+    """
+    The zone of the corridor's origin as stored now, its row share-locked until the end
+    of the transaction: a schedule read in the zone of an origin whose zone change
+    commits meanwhile would be expanded in the old one. The change waits for the
+    schedule, or the schedule for the change, and reads the new zone.
+    """
+    lock_row_shared(Site, corridor.origin_id)
+    return Site.objects.values_list("timezone", flat=True).get(pk=corridor.origin_id)
 
 
 def _check_path(corridor: Corridor) -> None:
@@ -141,19 +154,19 @@ def schedule_expand(
     validate_date(first_date)
     if 1 <= days <= MAX_DAYS:
         validate_date(first_date + dt.timedelta(days=days))  # the last window ends within the years too
+    # Two coordinators adding schedules to one corridor at once would each see no
+    # clash; locking the corridor row makes the second wait and then see the first's.
+    _lock_corridor(corridor.pk)
     try:
         intervals = expand_schedule(
             local_start=local_start,
             local_end=local_end,
             first_date=first_date,
             days=days,
-            zone_name=corridor.origin.timezone,
+            zone_name=_origin_zone(corridor),
         )
     except ScheduleError as exc:
         raise ValidationError(str(exc)) from None
-    # Two coordinators adding schedules to one corridor at once would each see no
-    # clash; locking the corridor row makes the second wait and then see the first's.
-    Corridor.objects.select_for_update().filter(pk=corridor.pk).first()
     return [
         window_save(window=CorridorWindow(corridor=corridor, starts_at=start, ends_at=end), user=user)
         for start, end in intervals
@@ -177,7 +190,9 @@ def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     note = note.strip()
     if status == Flag.Status.DISMISSED and not note:
         raise ValidationError({"note": _("Say why the flag is dismissed.")})
-    # The flag engine may be updating this flag right now; the lock orders the two.
+    # The flag engine may be updating this flag right now; the lock orders the two. It
+    # locks the window first, then the flag: so does a review, or the two could deadlock.
+    CorridorWindow.objects.select_for_update(no_key=True).filter(pk=flag.window_id).first()
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status == Flag.Status.WITHDRAWN:
         raise ValidationError({"status": _("This flag was withdrawn: its overlap no longer exists.")})
@@ -185,4 +200,7 @@ def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     flag.review_note = note
     flag.reviewed_by = user
     flag.reviewed_at = timezone.now()
-    return audited_save(flag, user=user)
+    audited_save(flag, user=user)
+    # The window counts its open flags: a syncing client must be given it again.
+    sync_touch(model=CorridorWindow, ids=[flag.window_id])
+    return flag

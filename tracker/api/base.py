@@ -51,6 +51,7 @@ from tracker import permissions as permissions_
 from tracker import secrecy
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
+from tracker.api.policy import SYNC_ORDER
 from tracker.services import InUse
 from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_url
 
@@ -464,8 +465,10 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
 class FilterSet(BaseFilterSet):
     """
     Every list's filters start with `updated_since` (incremental sync). With it, the
-    list is ordered by (updated_at, id), so that a client can also page by asking
-    again with `updated_since` set to the last `updated_at` it received.
+    list is ordered by (updated_at, id), and its pages are linked by a cursor on that
+    order (policy.Pagination): following `next` never skips a row changed or deleted
+    meanwhile. A client starts its next sync with `updated_since` set to the last
+    `updated_at` it received (docs/api.md, "Incremental sync").
     """
 
     updated_since = AwareDateTimeFilter(
@@ -493,7 +496,7 @@ class FilterSet(BaseFilterSet):
     def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         queryset = super().filter_queryset(queryset)
         if self.form.cleaned_data.get("updated_since") is not None:
-            queryset = queryset.order_by("updated_at", "id")
+            queryset = queryset.order_by(*SYNC_ORDER)
         return queryset
 
 
@@ -609,12 +612,16 @@ class ReadViewSet(viewsets.GenericViewSet):
     def get_object(self) -> Any:
         obj = super().get_object()
         if self.request.method not in permissions.SAFE_METHODS:
-            # Lock the row for the rest of the request, then read it again: the If-Match
-            # check and the write after it see the same version (two clients updating
-            # one object at once: the second waits, then gets 412).
-            type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
+            # Locked for the rest of the request, then read again: the If-Match check and
+            # the write after it see the same version (two clients updating one object at
+            # once: the second waits, then gets 412).
+            self.lock_for_write(obj)
             obj.refresh_from_db()
         return obj
+
+    def lock_for_write(self, obj: Any) -> None:
+        """Hold off every other write of `obj` until this request ends: its row lock, by default."""
+        type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
 
     # -- reads
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0009_demo_row'),
+        ('tracker', '0010_sync_order_index'),
     ]
 
     operations = [
