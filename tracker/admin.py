@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import widgets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -32,6 +31,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from tracker import accounts, permissions, secrecy, services
+from tracker.admin_time import ZonedSplitDateTime
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 admin.site.site_header = _("Evacuation tracker")
 admin.site.site_title = _("Evacuation tracker")
 admin.site.index_title = _("Data entry")
+
+
+# Every date-and-time box in the admin says the zone and offset it is read in (tracker/admin_time.py).
+ZONED_TIMES: dict[Any, dict[str, Any]] = {models.DateTimeField: {"widget": ZonedSplitDateTime}}
 
 
 def person_shown(person: User | None, *, organisation_id: int | None = None) -> str:
@@ -108,6 +112,8 @@ class RoleAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("reviewed by"))
     def reviewer(self, obj: Any) -> str:
         return person_shown(obj.reviewed_by)
+
+    formfield_overrides = ZONED_TIMES
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return permissions.is_staff_member(request.user)
@@ -204,7 +210,7 @@ class FigureAdmin(RoleAdmin):
 
     form = FigureAdminForm
     formfield_overrides = {
-        models.DateTimeField: {"form_class": FigureDateTimeField, "widget": widgets.AdminSplitDateTime},
+        models.DateTimeField: {"form_class": FigureDateTimeField, "widget": ZonedSplitDateTime},
     }
     readonly_fields: tuple[str, ...] = ("organisation", "entered_by", "created_at", "updated_at")
     list_select_related: tuple[str, ...] = ("source", "organisation")
