@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('tracker', '0010_sync_order_index'),
+        ('tracker', '0011_exact_position_reads'),
     ]
 
     operations = [
