@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.utils.translation import gettext as _
 
-from corridors import recheck
+from corridors import events, recheck
 from corridors.flagging import corridors_touching_site
 from tracker import permissions
 from tracker.models import (
@@ -122,8 +122,10 @@ def figure_save(*, figure: Attributed, user: User) -> Attributed:
         return figure
     # Read under the lock figure_check() took, before the write: where a count was.
     moved_from = _stored_site_id(figure)
+    created = figure._state.adding
     figure._history_user = user  # type: ignore[attr-defined]
     figure.save()
+    events.figure_changed(figure=figure, created=created)
     if isinstance(figure, CivilianCount):
         site_latest_counts_refresh(site_ids=[figure.site_id, *([moved_from] if moved_from else [])])
     return figure

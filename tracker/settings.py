@@ -397,12 +397,31 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": FLAG_RECONCILE_INTERVAL,
         "options": {"expires": FLAG_RECONCILE_INTERVAL},
     },
+    "webhooks-sweep": {
+        "task": "corridors.sweep_webhooks",
+        "schedule": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1),
+        "options": {"expires": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1)},
+    },
     "api-purge-idempotency-records": {
         "task": "tracker.purge_idempotency_records",
         "schedule": 3600,
         "options": {"expires": 3600},
     },
 }
+
+# --- Webhooks ---------------------------------------------------------------------
+
+# Endpoints whose address resolves to a private, loopback, link-local or otherwise
+# non-public address are refused (they would let a user reach our own network);
+# allowed only on closed networks and in the tests.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10, minimum=1)
+# Seconds before each retry of a delivery that failed: the Standard Webhooks
+# schedule, about 28 hours in all. When the last fails, the endpoint is turned off.
+_retries = env_list("WEBHOOK_RETRY_SCHEDULE", ["5", "300", "1800", "7200", "18000", "36000", "36000"])
+if not all(delay.isdigit() for delay in _retries):
+    raise ImproperlyConfigured(f"WEBHOOK_RETRY_SCHEDULE={','.join(_retries)!r}: give whole seconds, comma-separated.")
+WEBHOOK_RETRY_SCHEDULE = [int(delay) for delay in _retries]
 
 # --- REST API ---------------------------------------------------------------------
 
