@@ -121,13 +121,18 @@ class Side:
 
 
 class Holder:
-    """A connection of the test's own that holds row locks until `release()`."""
+    """A connection of the test's own that holds row (or advisory) locks until `release()`."""
 
     def __init__(self) -> None:
         self.conn = _connect()
 
     def lock(self, table: str, pk: int) -> Holder:
         self.conn.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [pk])  # noqa: S608 - a test's own table name
+        return self
+
+    def advisory_lock(self, key: int) -> Holder:
+        """The transaction-level advisory lock `key`, as a service holding it would."""
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [key])
         return self
 
     def release(self) -> None:

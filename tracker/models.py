@@ -618,6 +618,9 @@ class SecurityEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", _("Password changed")
         PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset asked for")
         PASSWORD_RESET_COMPLETED = "password_reset_completed", _("Password reset")
+        # Not about an account: the periodic check found a site inside a restricted one
+        # unrestricted (its exact position public) and restricted it.
+        RESTRICTION_REPAIRED = "restriction_repaired", _("Site found unrestricted inside a restricted one")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)

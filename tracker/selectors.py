@@ -145,6 +145,29 @@ def site_descendant_ids(site: Site) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def unrestricted_sites_inside_restricted() -> list[int]:
+    """
+    The ids of the sites inside a restricted one that are not restricted themselves,
+    which the services never leave (services.site_save): one recursive query over the
+    sites below the restricted ones, on PostgreSQL and SQLite alike.
+    """
+    table = Site._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE inside(id) AS (
+                SELECT child.id FROM {table} child JOIN {table} parent ON child.parent_id = parent.id
+                WHERE parent.restricted = %s
+                UNION
+                SELECT child.id FROM {table} child JOIN inside ON child.parent_id = inside.id
+            )
+            SELECT id FROM {table} WHERE id IN (SELECT id FROM inside) AND restricted = %s ORDER BY id
+            """,  # noqa: S608 - the table name is the model's own, not input
+            [True, False],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def site_children(site: Site) -> QuerySet[Site]:
     return Site.objects.filter(parent=site).order_by("name")
 

@@ -9,6 +9,7 @@ failed call writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from corridors import events, recheck
 from corridors.flagging import corridors_touching_site
-from tracker import permissions
+from tracker import accounts, permissions
 from tracker.models import (
     Attributed,
     CivilianCount,
@@ -28,11 +29,12 @@ from tracker.models import (
     IdempotencyRecord,
     LatestCount,
     Organisation,
+    SecurityEvent,
     Site,
     Source,
     Verification,
 )
-from tracker.selectors import latest_count_rows, site_descendant_ids
+from tracker.selectors import latest_count_rows, site_descendant_ids, unrestricted_sites_inside_restricted
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from tracker.models import User
 
 M = TypeVar("M", bound=models.Model)
+log = logging.getLogger("tracker.security")
 
 # Set by the system from the logged-in user, never by the person writing.
 STAMPED_FIELDS = frozenset({"organisation", "created_by"})
@@ -320,24 +323,28 @@ def hostility_report_delete(*, report: HostilityReport, user: User) -> None:
 
 
 @transaction.atomic
-def site_save(*, site: Site, user: User) -> Site:
+def site_save(*, site: Site, user: User, keep_unrestricted: bool = False) -> Site:
     """
     Create or change a site. Moving it in the tree re-checks every corridor it touched
     before or touches after (docs/design.md "Space"); a new time zone moves what its
     hour- and day-precision reports cover, so those are re-checked too.
+
+    A site inside a restricted one is restricted, however the writes interleave: every
+    site write holds the tree lock (site_tree_lock), so whether a new, moved or changed
+    site is inside a restricted one, and which sites are inside one being restricted,
+    is decided on the tree as the write leaves it.
     """
     if not permissions.can_manage_places(user):
         raise PermissionDenied(_("Only coordinators can add or change sites."))
+    site_tree_lock()
     changed = set() if site._state.adding else changed_fields(site)
-    if "parent" in changed:
-        _lock_site_tree()
+    if site._state.adding and site.kind == Site.Kind.SHELTER and not keep_unrestricted:
+        site.restricted = True  # unless a coordinator said otherwise: docs/design.md "Space"
     touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
     _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
     audited_save(site, user=user)
     if site.restricted:
-        for inner in Site.objects.filter(pk__in=site_descendant_ids(site), restricted=False):
-            inner.restricted = True
-            audited_save(inner, user=user)
+        _restrict_sites_inside(site, user=user)
     if "parent" in changed:
         recheck.recheck_corridors(corridor_ids=touched_before | corridors_touching_site(site.pk))
     if "timezone" in changed:
@@ -350,11 +357,15 @@ def site_save(*, site: Site, user: User) -> Site:
     return site
 
 
-def _lock_site_tree() -> None:
+def site_tree_lock() -> None:
     """
-    One move in the site tree at a time, until the end of the transaction: two moves
+    One site write at a time, until the end of the transaction. Taken before any other
+    lock of the write (the API takes it before it locks the site's row): two moves
     checked side by side (A under B, B under A) would each pass the cycle check of
-    Site.clean() and together close a cycle. (SQLite has one writer at a time anyway.)
+    Site.clean() and together close a cycle; a site added or moved under one being
+    restricted would each miss the other and stay unrestricted inside it; and a write
+    that locked its row first, then waited here, would deadlock with one holding this
+    lock and updating the sites below. (SQLite has one writer at a time anyway.)
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -365,11 +376,14 @@ def _inherit_restriction(site: Site, *, unrestricting: bool) -> None:
     """
     A site inside a restricted one is restricted too: its exact position would give
     away the shelter's. A new or moved site takes it on; lifting it is refused while
-    a site around it is restricted.
+    a site around it is restricted. Decided on the stored tree (under the tree lock),
+    not on the parent objects in hand, which may have been read before a change.
     """
     if site.parent_id is None or site.restricted:
         return
-    around = next((ancestor for ancestor in site.ancestors() if ancestor.restricted), None)
+    lineage = Site.stored_lineage(site.parent_id)
+    restricted = dict(Site.objects.filter(pk__in=lineage, restricted=True).values_list("pk", "name"))
+    around = next((restricted[pk] for pk in lineage if pk in restricted), None)
     if around is None:
         return
     if unrestricting:
@@ -384,10 +398,59 @@ def _inherit_restriction(site: Site, *, unrestricting: bool) -> None:
     site.restricted = True
 
 
+def _restrict_sites_inside(site: Site, *, user: User | None) -> list[Site]:
+    """
+    Restrict every site inside this restricted one that is not yet; returns them. Their
+    rows are locked, in id order, and read again before they are written: a change
+    made to one of them meanwhile is kept, not overwritten with what was read before.
+    """
+    inner = list(
+        Site.objects.select_for_update(no_key=True)
+        .filter(pk__in=site_descendant_ids(site), restricted=False)
+        .order_by("pk")
+    )
+    for each in inner:
+        each.restricted = True
+        each._history_user = user  # type: ignore[attr-defined]
+        each.save(update_fields=["restricted", "updated_at"])
+    return inner
+
+
+def site_restrictions_repair() -> list[Site]:
+    """
+    The periodic check of the rule site_save() keeps (tracker.tasks, celery beat): find
+    every site inside a restricted one that is not restricted, which only a write around
+    the services or a bug could leave, and restrict it. Each is an error in the log and
+    an event in the security event log: its exact position was public until now, and
+    someone must find out who saw it. Returns the sites restricted.
+    """
+    with transaction.atomic():
+        site_tree_lock()
+        repaired = []
+        for site in Site.objects.select_for_update(no_key=True).filter(pk__in=unrestricted_sites_inside_restricted()):
+            lineage = Site.stored_lineage(site.pk)[1:]
+            around = Site.objects.filter(pk__in=lineage, restricted=True).order_by("pk").first()
+            site.restricted = True
+            site.save(update_fields=["restricted", "updated_at"])
+            log.error(
+                "event=restriction_repaired site=%s inside=%s: a site inside a restricted one was not restricted;"
+                " its exact position was public until now",
+                site.pk,
+                around.pk if around is not None else "-",
+            )
+            accounts.security_event_record(
+                kind=SecurityEvent.Kind.RESTRICTION_REPAIRED,
+                detail={"site": site.pk, "name": site.name, "inside": around.pk if around is not None else None},
+            )
+            repaired.append(site)
+        return repaired
+
+
 @transaction.atomic
 def site_delete(*, site: Site, user: User) -> None:
     if not permissions.can_manage_places(user):
         raise PermissionDenied(_("Only coordinators can delete sites."))
+    site_tree_lock()
     audited_delete(site, user=user)
 
 

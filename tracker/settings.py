@@ -385,6 +385,7 @@ ARRIVAL_WINDOW_MARGIN_HOURS = env_int("ARRIVAL_WINDOW_MARGIN_HOURS", 72)
 FLAG_SWEEP_INTERVAL = env_int("FLAG_SWEEP_INTERVAL", 300, minimum=1)
 FLAG_SWEEP_GRACE = env_int("FLAG_SWEEP_GRACE", 60, minimum=0)
 FLAG_RECONCILE_INTERVAL = env_int("FLAG_RECONCILE_INTERVAL", 86_400, minimum=60)
+SITE_RESTRICTION_CHECK_INTERVAL = env_int("SITE_RESTRICTION_CHECK_INTERVAL", 300, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "flags-sweep": {
         "task": "corridors.sweep_flags",
@@ -401,6 +402,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "corridors.sweep_webhooks",
         "schedule": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1),
         "options": {"expires": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1)},
+    },
+    # A site inside a restricted one that is not restricted is restricted, and logged as an error.
+    "sites-repair-restrictions": {
+        "task": "tracker.repair_site_restrictions",
+        "schedule": SITE_RESTRICTION_CHECK_INTERVAL,
+        "options": {"expires": SITE_RESTRICTION_CHECK_INTERVAL},
     },
     "api-purge-idempotency-records": {
         "task": "tracker.purge_idempotency_records",

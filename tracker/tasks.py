@@ -15,6 +15,11 @@ def purge_idempotency_records() -> int:
     return services.idempotency_records_purge(now=timezone.now())
 
 
+@shared_task(name="tracker.repair_site_restrictions")
+def repair_site_restrictions() -> int:
+    return len(services.site_restrictions_repair())
+
+
 @shared_task(name="tracker.send_email", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_email(*, subject: str, body: str, to: str) -> None:
     """An e-mail written by the request that queued it (a password reset link)."""

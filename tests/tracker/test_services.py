@@ -147,24 +147,27 @@ def test_only_coordinators_manage_sites(alice, carol):
 
 
 @pytest.mark.postgres
-def test_a_move_in_the_site_tree_waits_for_another_move_to_end(carol):
-    """Two moves checked side by side could close a cycle together: they take turns."""
+@pytest.mark.parametrize("change", ["move", "rename", "add"])
+def test_a_site_write_waits_for_another_to_end(carol, change):
+    """Two moves side by side could close a cycle, any write could miss a restriction: they take turns."""
     city, plant = factories.SiteFactory(name="Mariupol"), factories.SiteFactory(name="Azovstal")
     settings = connection.settings_dict
     other = psycopg.connect(
         host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
     )
     with other:
-        other.execute("SELECT pg_advisory_lock(%s)", [services.SITE_TREE_LOCK])  # another move, under way
+        other.execute("SELECT pg_advisory_lock(%s)", [services.SITE_TREE_LOCK])  # another site write, under way
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '200ms'")
-        city.name = "Mariupol city"
-        services.site_save(site=city, user=carol)  # not a move: no wait
-        plant.parent = city
+        if change == "move":
+            plant.parent = city
+        elif change == "rename":
+            plant.name = "Azovstal steel plant"
+        else:
+            plant = factories.SiteFactory.build(name="Bunker 3", parent=city)
         with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
             services.site_save(site=plant, user=carol)
-    plant.refresh_from_db()
-    assert plant.parent is None
+    assert list(Site.objects.order_by("pk").values_list("name", "parent")) == [("Mariupol", None), ("Azovstal", None)]
 
 
 def test_any_staff_member_adds_a_source_but_only_coordinators_change_it(alice, carol):

@@ -19,7 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from knox import views as knox_views
 from rest_framework import exceptions, serializers, viewsets
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -181,13 +181,23 @@ class SiteViewSet(ModelViewSet):
     def may_change(self, user: Any, obj: Any) -> bool:
         return permissions.can_manage_places(user)
 
+    def get_object(self) -> Any:
+        if self.request.method not in SAFE_METHODS:
+            # Every site write takes the tree lock before any other (services.site_tree_lock),
+            # so before the row lock taken below: the other way round, two moves deadlock.
+            services.site_tree_lock()
+        return super().get_object()
+
     def prepare(self, objects: Sequence[Site]) -> None:
         latest = selectors.latest_count_of(site.pk for site in objects)
         for site in objects:
             site.api_latest_count = latest.get(site.pk)  # type: ignore[attr-defined]
 
     def save(self, instance: Site, data: dict[str, Any]) -> Site:
-        return services.site_save(site=instance, user=self.request.user)
+        # A new shelter is restricted unless the request says `"restricted": false` itself.
+        return services.site_save(
+            site=instance, user=self.request.user, keep_unrestricted=data.get("restricted") is False
+        )
 
     def perform_destroy(self, instance: Site) -> None:
         services.site_delete(site=instance, user=self.request.user)
