@@ -515,6 +515,7 @@ SPECTACULAR_SETTINGS = {
         "FlagCertaintyEnum": "corridors.models.Flag.Certainty",
         "FlagStatusEnum": "corridors.models.Flag.Status",
         "FlagReviewStatusEnum": "corridors.api.serializers.REVIEW_STATUSES",
+        "WebhookEventTypeEnum": "corridors.models.Webhook.EVENT_TYPES",
     },
 }
 

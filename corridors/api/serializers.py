@@ -244,7 +244,7 @@ class FlagReviewSerializer(serializers.Serializer):
 class WebhookSerializer(ModelSerializer):
     """
     An endpoint that is sent events. `secret` (to verify the signatures) is in the
-    response of the POST that creates it, and in no response after that.
+    response of the POST that creates it, and null in every response after that.
     """
 
     events = serializers.ListField(
@@ -253,7 +253,9 @@ class WebhookSerializer(ModelSerializer):
         max_length=len(Webhook.EVENT_TYPES),
     )
     corridors = StrictPrimaryKeyRelatedField(many=True, queryset=Corridor.objects.all(), required=False)
-    secret = serializers.CharField(read_only=True, help_text="Only in the response that creates the endpoint.")
+    secret = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Only in the response that creates the endpoint; null after that."
+    )
 
     class Meta:
         model = Webhook
@@ -263,7 +265,7 @@ class WebhookSerializer(ModelSerializer):
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = super().to_representation(instance)
         if not getattr(instance, "show_secret", False):
-            data.pop("secret", None)
+            data["secret"] = None
         return data
 
 
