@@ -679,3 +679,22 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DemoRow(models.Model):
+    """
+    Which row plays which part of the demo scenario (`manage.py load_demo`): the loader
+    finds its rows by this stable key, never by a name a person may have changed since,
+    so that a rename in the demo is kept and not met by a second copy.
+    """
+
+    key = models.CharField(_("key"), max_length=100, primary_key=True)
+    model = models.CharField(_("model"), max_length=100)
+    object_id = models.PositiveBigIntegerField(_("object id"))
+
+    class Meta:
+        verbose_name = _("demo row")
+        verbose_name_plural = _("demo rows")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.model} {self.object_id}"

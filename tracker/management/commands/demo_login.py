@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.management.commands.load_demo import DEMO_ORGANISATION
-from tracker.models import Organisation, Role, User
+from tracker.management.commands.load_demo import demo_organisation, demo_row, demo_row_remember
+from tracker.models import Role, User
 
 DEMO_LOGINS = (
     ("coordinator", Role.COORDINATOR, "manages sites, corridors and schedules; reviews flags"),
@@ -23,12 +23,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("Demo logins are for a local demo: refused with DEBUG off.")
-        organisation, _ = Organisation.objects.get_or_create(name=DEMO_ORGANISATION, defaults={"acronym": "DHM"})
+        organisation = demo_organisation()
         self.stdout.write("Demo logins (new passwords each time this runs):")
         for username, role, what in DEMO_LOGINS:
-            user = User.objects.filter(username=username).first() or User(username=username)
+            # Found by its key: a demo login renamed since is reset, not doubled.
+            user = demo_row(f"login:{username}", User, legacy=[{"username": username}]) or User(username=username)
             user.organisation, user.role, user.is_active = organisation, role, True
             password = secrets.token_urlsafe(9)
             user.set_password(password)
             user.save()
-            self.stdout.write(f"  {username:<12} {password}   ({what})")
+            demo_row_remember(f"login:{username}", user)
+            self.stdout.write(f"  {user.username:<12} {password}   ({what})")
