@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from corridors import services, webhooks
 from corridors.models import (
+    AlertSubscription,
     Arrival,
     Corridor,
     CorridorWaypoint,
@@ -473,3 +474,30 @@ class WebhookAdmin(admin.ModelAdmin):
         for webhook in queryset:
             webhooks.webhook_send_test(webhook=webhook, now=now)
         self.message_user(request, _("Test events sent: see each endpoint's delivery log."), messages.SUCCESS)
+
+
+@admin.register(AlertSubscription)
+class AlertSubscriptionAdmin(admin.ModelAdmin):
+    """A coordinator's e-mail alerts of raised flags: their own (admins: everyone's)."""
+
+    list_display = ("user", "delivery", "language", "active")
+    fields = ("corridors", "delivery", "language", "active")
+    filter_horizontal = ("corridors",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AlertSubscription]:
+        queryset = super().get_queryset(request).select_related("user")
+        return queryset if permissions.is_admin(request.user) else queryset.filter(user=request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_review_flags(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_review_flags(request.user)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission  # type: ignore[assignment]
+
+    def save_model(self, request: HttpRequest, obj: AlertSubscription, form: Any, change: bool) -> None:
+        services.alert_subscription_save(subscription=obj, user=request.user)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        form.instance.corridors.set(form.cleaned_data["corridors"])

@@ -33,7 +33,7 @@ import psycopg
 from django.db import connection, transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from corridors import events, signals
+from corridors import alerts, events, signals
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
 from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
 from tracker import pagecache
@@ -350,6 +350,7 @@ def _apply(plan: Plan, now: dt.datetime) -> Outcome:
     outcome = _write(plan, now)
     # In this transaction: the outbox of the webhooks (corridors/events.py).
     events.flags_changed(event_type="flag.raised", flags=outcome.raised, now=now)
+    alerts.flag_alerts_record(flags=outcome.raised, now=now)
     events.flags_changed(event_type="flag.updated", flags=outcome.updated, now=now)
     events.flags_changed(event_type="flag.withdrawn", flags=outcome.withdrawn, now=now)
     if outcome:

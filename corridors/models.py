@@ -706,3 +706,57 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.status_code or self.error}"
+
+
+class AlertSubscription(TimeStamped):
+    """
+    A coordinator's e-mail alerts of flags raised on windows that are open or still
+    to come: on some corridors (none chosen: all), each at once or in a digest, in
+    the language the coordinator chose.
+    """
+
+    class Delivery(models.TextChoices):
+        INSTANT = "instant", _("At once")
+        DIGEST = "digest", _("In a digest")
+
+    user = models.OneToOneField(
+        "tracker.User", verbose_name=_("user"), on_delete=models.CASCADE, related_name="flag_alerts"
+    )
+    corridors = models.ManyToManyField(
+        Corridor, verbose_name=_("corridors"), blank=True, related_name="+", help_text=_("None chosen: every corridor.")
+    )
+    delivery = models.CharField(_("delivery"), max_length=10, choices=Delivery.choices, default=Delivery.INSTANT)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="uk")
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("flag alert subscription")
+        verbose_name_plural = _("flag alert subscriptions")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_delivery_display()})"
+
+
+class FlagAlert(models.Model):
+    """
+    One flag to tell one subscriber of: written in the transaction that raised the
+    flag (the alerts' outbox), sent after the commit (or in the next digest), and
+    marked sent only once the mail server took it.
+    """
+
+    subscription = models.ForeignKey(
+        AlertSubscription, verbose_name=_("subscription"), on_delete=models.CASCADE, related_name="alerts"
+    )
+    flag = models.ForeignKey(Flag, verbose_name=_("flag"), on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("flag alert")
+        verbose_name_plural = _("flag alerts")
+        indexes = [models.Index(fields=["subscription", "sent_at"], name="flagalert_unsent")]
+
+    def __str__(self) -> str:
+        return f"{self.flag} → {self.subscription}"

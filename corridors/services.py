@@ -15,7 +15,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from corridors import events, recheck, webhooks
-from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, Webhook, stranded_message
+from corridors.models import (
+    AlertSubscription,
+    Corridor,
+    CorridorWaypoint,
+    CorridorWindow,
+    Flag,
+    Webhook,
+    stranded_message,
+)
 from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
 from tracker.services import audited_delete, audited_save, changed_fields
@@ -224,3 +232,21 @@ def webhook_delete(*, webhook: Webhook, user: User) -> None:
     if webhook.owner_id != user.pk and not permissions.is_admin(user):
         raise PermissionDenied(_("Only coordinators and admins register webhooks, each their own."))
     webhook.delete()
+
+
+def alert_subscription_save(
+    *, subscription: AlertSubscription, user: User, corridors: Sequence[Corridor] | None = None
+) -> AlertSubscription:
+    """A coordinator's own e-mail alerts of raised flags (an admin may change anyone's)."""
+    if not permissions.can_review_flags(user) or (
+        subscription.user_id not in (None, user.pk) and not permissions.is_admin(user)
+    ):
+        raise PermissionDenied(_("Only coordinators and admins get flag alerts, each their own."))
+    if subscription._state.adding and subscription.user_id is None:
+        subscription.user = user
+    if not subscription.user.email:
+        raise ValidationError({"user": _("Give the account an e-mail address first: alerts are sent to it.")})
+    audited_save(subscription, user=user)
+    if corridors is not None:
+        subscription.corridors.set(corridors)
+    return subscription

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from corridors import events, flagging, webhooks
+from corridors import alerts, events, flagging, webhooks
 from tracker import services as tracker_services
 from tracker.logs import warn_throttled
 
@@ -136,3 +136,15 @@ def sweep_webhooks() -> None:
     events.windows_opened(now=now)
     for webhook_id in webhooks.webhooks_due(now=now):
         deliver_webhook.delay(webhook_id)
+
+
+@shared_task(name="corridors.send_flag_alerts", **RETRYING)
+def send_flag_alerts(subscription_id: int) -> None:
+    alerts.flag_alerts_send(subscription_id=subscription_id, now=timezone.now())
+
+
+@shared_task(name="corridors.sweep_flag_alerts", **RETRYING)
+def sweep_flag_alerts(digest: bool = False) -> None:
+    now = timezone.now()
+    for subscription_id in alerts.flag_alerts_due(digest=digest):
+        alerts.flag_alerts_send(subscription_id=subscription_id, now=now)

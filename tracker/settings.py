@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import dj_email_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -409,6 +410,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SITE_RESTRICTION_CHECK_INTERVAL,
         "options": {"expires": SITE_RESTRICTION_CHECK_INTERVAL},
     },
+    "flag-alerts-sweep": {
+        "task": "corridors.sweep_flag_alerts",
+        "schedule": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1),
+        "options": {"expires": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1)},
+    },
+    "flag-alerts-digest": {
+        "task": "corridors.sweep_flag_alerts",
+        "schedule": env_int("ALERT_DIGEST_INTERVAL", 3600, minimum=60),
+        "kwargs": {"digest": True},
+        "options": {"expires": env_int("ALERT_DIGEST_INTERVAL", 3600, minimum=60)},
+    },
     "api-purge-idempotency-records": {
         "task": "tracker.purge_idempotency_records",
         "schedule": 3600,
@@ -516,6 +528,8 @@ SPECTACULAR_SETTINGS = {
         "FlagStatusEnum": "corridors.models.Flag.Status",
         "FlagReviewStatusEnum": "corridors.api.serializers.REVIEW_STATUSES",
         "WebhookEventTypeEnum": "corridors.models.Webhook.EVENT_TYPES",
+        "AlertDeliveryEnum": "corridors.models.AlertSubscription.Delivery",
+        "LanguageEnum": "tracker.settings.LANGUAGES",
     },
 }
 
@@ -535,7 +549,16 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on: STARTTLS on 587, or TLS on 465.")
 EMAIL_TIMEOUT = 10
+# Or all of the above in one URL (dj-email-url): smtp://user:pass@host:587/?tls=True,
+# submission://…, console:, memory:. It wins over the EMAIL_* variables.
+if env_str("EMAIL_URL"):
+    try:
+        vars().update({k: v for k, v in dj_email_url.parse(env_str("EMAIL_URL")).items() if v is not None})
+    except Exception as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not an e-mail URL this app understands: {exc}") from None
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tracker@localhost")
+# The address of the site, for the links in e-mails (flag alerts).
+SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 
 # --- Security ---------------------------------------------------------------
 

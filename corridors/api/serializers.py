@@ -11,7 +11,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import PKOnlyObject
 
-from corridors.models import Arrival, Corridor, CorridorWindow, Departure, Flag, Webhook, WebhookAttempt
+from corridors.models import (
+    AlertSubscription,
+    Arrival,
+    Corridor,
+    CorridorWindow,
+    Departure,
+    Flag,
+    Webhook,
+    WebhookAttempt,
+)
 from tracker.api.base import (
     ATTRIBUTION_FIELDS,
     COMMON_FIELDS,
@@ -292,3 +301,14 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
             "delivery_status",
         )
         read_only_fields = fields
+
+
+class AlertSubscriptionSerializer(ModelSerializer):
+    """A coordinator's e-mail alerts of flags raised on open or coming windows (to the account's e-mail address)."""
+
+    corridors = StrictPrimaryKeyRelatedField(many=True, queryset=Corridor.objects.all(), required=False)
+
+    class Meta:
+        model = AlertSubscription
+        fields = (*COMMON_FIELDS, "user", "corridors", "delivery", "language", "active")
+        read_only_fields = ("user",)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from corridors import selectors, services, webhooks
 from corridors.api import filters
 from corridors.api import serializers as api
 from corridors.models import (
+    AlertSubscription,
     Arrival,
     Corridor,
     CorridorWaypoint,
@@ -305,3 +306,39 @@ class WebhookViewSet(ModelViewSet):
     def test(self, request: Request, pk: str | None = None) -> Response:
         delivery = webhooks.webhook_send_test(webhook=self.get_object(), now=request.now)
         return Response({"event_id": delivery.event.uid}, status=status.HTTP_202_ACCEPTED)
+
+
+class AlertSubscriptionViewSet(ModelViewSet):
+    """
+    E-mail alerts of flags raised on windows that are open or to come: a coordinator's
+    own (one each), at once or in a digest, in English or Ukrainian. Admins see all.
+    """
+
+    queryset = AlertSubscription.objects.order_by("id")
+    serializer_class = api.AlertSubscriptionSerializer
+    filterset_class = None
+
+    def may_read(self, user: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    def get_queryset(self) -> QuerySet[AlertSubscription]:
+        queryset = super().get_queryset().prefetch_related("corridors")
+        if permissions.is_admin(self.request.user):
+            return queryset
+        return queryset.filter(user_id=self.request.user.pk)
+
+    def save(self, instance: AlertSubscription, data: dict[str, Any]) -> AlertSubscription:
+        return services.alert_subscription_save(
+            subscription=instance, user=self.request.user, corridors=data.get("corridors")
+        )
+
+    def perform_destroy(self, instance: AlertSubscription) -> None:
+        if instance.user_id != self.request.user.pk and not permissions.is_admin(self.request.user):
+            raise exceptions.PermissionDenied
+        instance.delete()
