@@ -243,6 +243,9 @@ def webhook_save(*, webhook: Webhook, user: User, corridors: Sequence[Corridor] 
 def webhook_delete(*, webhook: Webhook, user: User) -> None:
     if webhook.owner_id != user.pk and not permissions.is_admin(user):
         raise PermissionDenied(_("Only coordinators and admins register webhooks, each their own."))
+    # Locked first: an attempt being logged right now (it holds the row) finishes before
+    # its delivery is deleted, and none starts after (corridors/webhooks.py, _attempt).
+    Webhook.objects.select_for_update().filter(pk=webhook.pk).first()
     webhook.delete()
 
 

@@ -195,7 +195,10 @@ def _give_up(webhook: Webhook, delivery: WebhookDelivery, now: dt.datetime) -> N
     transaction.on_commit(lambda: send_mail(subject, message, None, [owner.email], fail_silently=True))
 
 
-def _attempt(webhook: Webhook, delivery: WebhookDelivery, now: dt.datetime) -> bool:
+def _attempt(webhook: Webhook, delivery: WebhookDelivery, now: dt.datetime) -> bool | None:
+    """One attempt, logged; None when the endpoint was deleted meanwhile (webhook_delete holds its row)."""
+    if not Webhook.objects.select_for_update(no_key=True).filter(pk=webhook.pk).exists():
+        return None
     result = send(webhook, delivery.event, now=now)
     delivery.attempts += 1
     WebhookAttempt.objects.create(
@@ -247,6 +250,8 @@ def webhook_deliver(*, webhook_id: int) -> dt.datetime | None:
                 return head.next_attempt_at
             with transaction.atomic():
                 ok = _attempt(webhook, head, now)
+            if ok is None:
+                return None
             Webhook.objects.filter(pk=webhook_id).update(lease_until=timezone.now() + LEASE)
             if not ok:
                 return None if head.status == WebhookDelivery.Status.FAILED else head.next_attempt_at

@@ -22,6 +22,8 @@ class Receiver:
     answers: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
+    # Set when a request has come in, before it is answered (after `delay`).
+    arrived: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -30,6 +32,7 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                receiver.arrived.set()
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 status = receiver.answers.pop(0) if receiver.answers else 200

@@ -86,6 +86,13 @@ NOT_SHOWN = (
     "corridors.FlagCheck",  # the flag engine's outbox
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
+    # The outbound side: endpoints, their events and deliveries, e-mail alerts (staff only).
+    "corridors.Webhook",
+    "corridors.WebhookEvent",
+    "corridors.WebhookDelivery",
+    "corridors.WebhookAttempt",
+    "corridors.AlertSubscription",
+    "corridors.FlagAlert",
 )
 
 
