@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('corridors', '0005_webhooks'),
+        ('corridors', '0006_webhooks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('corridors', '0004_movement_override_and_figure_limits'),
+        ('corridors', '0005_sync_order_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
