@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at')),
+                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
                 ('url', models.URLField(max_length=500, verbose_name='URL')),
                 ('events', models.JSONField(default=list, verbose_name='events')),
                 ('active', models.BooleanField(default=True, verbose_name='active')),

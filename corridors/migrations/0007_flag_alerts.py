@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at')),
+                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
                 ('delivery', models.CharField(choices=[('instant', 'At once'), ('digest', 'In a digest')], default='instant', max_length=10, verbose_name='delivery')),
                 ('language', models.CharField(choices=[('en', 'English'), ('uk', 'Ukrainian')], default='uk', max_length=10, verbose_name='language')),
                 ('active', models.BooleanField(default=True, verbose_name='active')),
