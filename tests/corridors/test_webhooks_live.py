@@ -77,7 +77,7 @@ def test_a_flag_raised_by_the_worker_is_delivered_signed_retried_and_survives_a_
             report = HostilityReport(site=shelter, kind="shelling", source=source, started_at=utc(2022, 5, 5, 7))
             with transaction.atomic():
                 tracker_services.hostility_report_save(report=report, user=carol)
-            wait_for(lambda: len(receiver.received) >= 2, 60, "the flag.raised delivered, then retried after the 500")
+            wait_for(lambda: len(receiver.received) >= 2, 180, "the flag.raised delivered, then retried after the 500")
             first, retried = receiver.received[:2]
             assert first.headers["webhook-id"] == retried.headers["webhook-id"]
             body = standardwebhooks.Webhook(hook.secret).verify(retried.body, retried.headers)
@@ -90,7 +90,7 @@ def test_a_flag_raised_by_the_worker_is_delivered_signed_retried_and_survives_a_
                 services.flag_review(flag=flag, user=carol, status="acknowledged", note="")
             assert WebhookDelivery.objects.filter(event__type="flag.reviewed", status="pending").count() == 1
             redis_server.start()
-            wait_for(lambda: "flag.reviewed" in types(receiver), 90, "the review's event delivered after the outage")
+            wait_for(lambda: "flag.reviewed" in types(receiver), 180, "the review's event delivered after the outage")
             assert types(receiver) == ["flag.raised", "flag.raised", "flag.reviewed"]
             assert not WebhookDelivery.objects.exclude(status="delivered").exists()
     finally:
