@@ -107,6 +107,13 @@ NOT_SHOWN = (
     "tracker.ImportedRow",
     "tracker.ExactPositionRead",  # the access log of exact positions, for admins
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
+    # The outbound side: endpoints, their events and deliveries, e-mail alerts (staff only).
+    "corridors.Webhook",
+    "corridors.WebhookEvent",
+    "corridors.WebhookDelivery",
+    "corridors.WebhookAttempt",
+    "corridors.AlertSubscription",
+    "corridors.FlagAlert",
 )
 
 
