@@ -65,7 +65,7 @@ def test_the_embedded_default_needs_no_services():
     assert tracker_settings.DATABASES["default"]["ENGINE"].endswith(("sqlite3", "postgresql"))
     broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
     assert tracker_settings.CELERY_TASK_ALWAYS_EAGER is (not broker)
-    assert tracker_settings.CELERY_BROKER_URL == (broker or "memory://localhost/")
+    assert (broker or "memory://localhost/") == tracker_settings.CELERY_BROKER_URL
     assert tracker_settings.CELERY_TASK_EAGER_PROPAGATES
 
 

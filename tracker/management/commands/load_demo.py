@@ -103,7 +103,9 @@ def quiet_logs(verbosity: int) -> Iterator[None]:
     newcomer's first run shows what to do next. They are still recorded (the flags'
     history, the security event log).
     """
-    loggers = [logging.getLogger(name) for name in ("tracker", "tracker.security", "corridors")] if verbosity < 2 else []
+    loggers = (
+        [logging.getLogger(name) for name in ("tracker", "tracker.security", "corridors")] if verbosity < 2 else []
+    )
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.WARNING)
