@@ -18,11 +18,12 @@ from corridors import recheck
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, stranded_message
 from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
-from tracker.services import audited_delete, audited_save, changed_fields
+from tracker.models import Site
+from tracker.services import audited_delete, audited_save, changed_fields, lock_row_shared
 from tracker.validators import validate_date
 
 if TYPE_CHECKING:
-    from tracker.models import Site, User
+    from tracker.models import User
 
 
 def _require_manager(user: User) -> None:
@@ -39,6 +40,17 @@ def _lock_corridor(corridor_id: int) -> None:
     and is checked against it, or the change waits and checks it.
     """
     Corridor.objects.select_for_update(no_key=True).filter(pk=corridor_id).first()
+
+
+def _origin_zone(corridor: Corridor) -> str:
+    """
+    The zone of the corridor's origin as stored now, its row share-locked until the end
+    of the transaction: a schedule read in the zone of an origin whose zone change
+    commits meanwhile would be expanded in the old one. The change waits for the
+    schedule, or the schedule for the change, and reads the new zone.
+    """
+    lock_row_shared(Site, corridor.origin_id)
+    return Site.objects.values_list("timezone", flat=True).get(pk=corridor.origin_id)
 
 
 def _check_path(corridor: Corridor) -> None:
@@ -141,19 +153,19 @@ def schedule_expand(
     validate_date(first_date)
     if 1 <= days <= MAX_DAYS:
         validate_date(first_date + dt.timedelta(days=days))  # the last window ends within the years too
+    # Two coordinators adding schedules to one corridor at once would each see no
+    # clash; locking the corridor row makes the second wait and then see the first's.
+    _lock_corridor(corridor.pk)
     try:
         intervals = expand_schedule(
             local_start=local_start,
             local_end=local_end,
             first_date=first_date,
             days=days,
-            zone_name=corridor.origin.timezone,
+            zone_name=_origin_zone(corridor),
         )
     except ScheduleError as exc:
         raise ValidationError(str(exc)) from None
-    # Two coordinators adding schedules to one corridor at once would each see no
-    # clash; locking the corridor row makes the second wait and then see the first's.
-    Corridor.objects.select_for_update().filter(pk=corridor.pk).first()
     return [
         window_save(window=CorridorWindow(corridor=corridor, starts_at=start, ends_at=end), user=user)
         for start, end in intervals

@@ -315,6 +315,29 @@ def site_position(site: Site, *, exact: bool) -> str:
     return f"{site.latitude:.5f}, {site.longitude:.5f}"
 
 
+class SiteAddForm(forms.ModelForm):
+    """
+    A new site: whether it is restricted is a choice whose default restricts a shelter
+    (services.site_save); a coordinator who wants a shelter's position public says so
+    by choosing "Not restricted".
+    """
+
+    restricted = forms.ChoiceField(
+        label=_("restricted"),
+        choices=[
+            ("", _("As its kind says: a shelter is restricted, other sites are not")),
+            ("yes", _("Restricted")),
+            ("no", _("Not restricted")),
+        ],
+        required=False,
+        help_text=Site._meta.get_field("restricted").help_text,
+    )
+
+    def clean_restricted(self) -> bool:
+        self.keep_unrestricted = self.cleaned_data["restricted"] == "no"
+        return self.cleaned_data["restricted"] == "yes"
+
+
 @admin.register(Site)
 class SiteAdmin(RoleAdmin):
     list_filter = ("kind", "restricted", "timezone")
@@ -355,8 +378,13 @@ class SiteAdmin(RoleAdmin):
             return ("position",)
         return ()
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = SiteAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: Site, form: Any, change: bool) -> None:
-        services.site_save(site=obj, user=request.user)
+        services.site_save(site=obj, user=request.user, keep_unrestricted=getattr(form, "keep_unrestricted", False))
 
     def delete_model(self, request: HttpRequest, obj: Site) -> None:
         services.site_delete(site=obj, user=request.user)

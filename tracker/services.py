@@ -51,8 +51,10 @@ STAMPED_FIELDS = frozenset({"organisation", "created_by"})
 NOT_SUBSTANCE = STAMPED_FIELDS | {"verification", "override_reason", "coverage_start", "coverage_end", "updated_at"}
 # The states a coordinator's judgement puts a figure in.
 JUDGED = frozenset({Verification.VERIFIED, Verification.DISPUTED})
-# The PostgreSQL advisory lock that serialises moves in the site tree (any fixed number).
+# The PostgreSQL advisory lock that serialises the writes of sites (any fixed number).
 SITE_TREE_LOCK = 7_264_001
+# The first half of the advisory lock "reports joining site N" (site_save, _lock_context).
+REPORTS_JOINING_SITE = 7_264
 
 
 def changed_fields(instance: models.Model, *, lock: bool = False) -> set[str]:
@@ -159,7 +161,7 @@ def figure_check(*, figure: Attributed, user: User) -> bool:
             raise PermissionDenied(_("You can change only your own organisation's figures."))
     _judge_verification(figure, user=user, changed=changed, stored=stored)
     _keep_or_clear_override(figure, user=user, changed=changed, stored=stored)
-    _lock_context(figure)
+    _lock_context(figure, joining=changed)
     figure.full_clean()
     return True
 
@@ -199,7 +201,7 @@ def _keep_or_clear_override(
         figure.override_reason = ""
 
 
-def _lock_context(figure: Attributed) -> None:
+def _lock_context(figure: Attributed, *, joining: set[str]) -> None:
     """
     Share-lock, until the end of the transaction, the rows a figure's rules are
     checked against (its `context_fields`), and read them again: a report's site
@@ -207,7 +209,14 @@ def _lock_context(figure: Attributed) -> None:
     corridor (its path) and window (its times). A change to one of those takes the
     row's lock and waits for this figure, then sees it (and checks it:
     CorridorWindow.clean, corridor_save); or this figure waits for the change, and is
-    checked against what it made.
+    checked against what it made. Always after the figure's own row (figure_check):
+    a site's zone change locks its reports, then the site (site_save).
+
+    A report joining a site (new, or moved there: its `site` in `joining`) also
+    holds that site's "reports joining" lock shared: a zone change of the site, which
+    takes it exclusively before it locks the site's reports, then either waits for
+    it and finds the report among them, or is waited for and the report is saved
+    against the new zone.
     """
     names = getattr(figure, "context_fields", ())
     movement = cast(Any, figure)
@@ -221,13 +230,25 @@ def _lock_context(figure: Attributed) -> None:
         model, pk = cast(Any, figure._meta.get_field(name).related_model), getattr(figure, f"{name}_id")
         if pk is None:
             continue
-        if connection.vendor == "postgresql":  # SQLite runs one write transaction at a time
+        if model is Site and name in joining and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                table = connection.ops.quote_name(model._meta.db_table)
-                cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [pk])  # noqa: S608 - a model's table
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [REPORTS_JOINING_SITE, _lock_key(pk)])
+        lock_row_shared(model, pk)
         fresh = model._default_manager.filter(pk=pk).first()
         if fresh is not None:  # gone meanwhile: the foreign key refuses the write
             setattr(figure, name, fresh)
+
+
+def lock_row_shared(model: type[models.Model], pk: int) -> None:
+    """
+    Share-lock one row until the end of the transaction (FOR SHARE, which Django's
+    select_for_update does not offer): whoever reads it to decide a write holds off
+    its changes, not the other readers. (SQLite runs one write transaction at a time.)
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [pk])  # noqa: S608 - a model's table
 
 
 @transaction.atomic
@@ -340,19 +361,40 @@ def site_save(*, site: Site, user: User, keep_unrestricted: bool = False) -> Sit
         site.restricted = True  # unless a coordinator said otherwise: docs/design.md "Space"
     touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
     _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
+    # Before the site's own row, as every report write takes its row, then its site's.
+    reports = _lock_reports_at(site) if "timezone" in changed else []
     audited_save(site, user=user)
     if site.restricted:
         _restrict_sites_inside(site, user=user)
     if "parent" in changed:
         recheck.recheck_corridors(corridor_ids=touched_before | corridors_touching_site(site.pk))
-    if "timezone" in changed:
-        for report in site.hostilities.all():
-            report.site = site
-            start, end = report.coverage().index_bounds()
-            if (report.coverage_start, report.coverage_end) != (start, end):
-                audited_save(report, user=user)
-                recheck.recheck_report(report_id=report.pk)
+    for report in reports:
+        report.site = site
+        if (report.coverage_start, report.coverage_end) != report.coverage().index_bounds():
+            report._history_user = user  # type: ignore[attr-defined]
+            report.save(update_fields=["coverage_start", "coverage_end"])  # nothing else
+            recheck.recheck_report(report_id=report.pk)
     return site
+
+
+def _lock_reports_at(site: Site) -> list[HostilityReport]:
+    """
+    The reports at this site, locked (in id order) and read as they now are, for a
+    change of its zone to re-derive what they cover: an edit committed meanwhile is
+    kept, a report moved away meanwhile is no longer among them. First the site's
+    "reports joining" lock, exclusively: a report being added or moved here holds it
+    shared (_lock_context) until it commits, so none joins unseen between this and
+    the zone change's commit.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REPORTS_JOINING_SITE, _lock_key(site.pk)])
+    return list(HostilityReport.objects.select_for_update(no_key=True).filter(site_id=site.pk).order_by("pk"))
+
+
+def _lock_key(pk: int) -> int:
+    """An id as the second half of a two-part advisory lock key (an int4): two ids that share one only wait longer."""
+    return pk % 2**31
 
 
 def site_tree_lock() -> None:

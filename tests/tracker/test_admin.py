@@ -106,7 +106,7 @@ def test_only_coordinators_add_sites(login, alice, carol):
         "timezone": "Europe/Kiev",
     }
     assert login(alice).post(reverse("admin:tracker_site_add"), data).status_code == 403
-    response = login(carol).post(reverse("admin:tracker_site_add"), {**data, "restricted": "on"})
+    response = login(carol).post(reverse("admin:tracker_site_add"), {**data, "restricted": "yes"})
     assert response.status_code == 302
     assert Site.objects.get().timezone == "Europe/Kyiv"
 

@@ -12,6 +12,8 @@ import uuid
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from corridors import services as corridor_services
+from corridors.models import Corridor
 from tests import factories
 from tests.api import api, url
 from tests.concurrency import Holder, Side
@@ -150,3 +152,119 @@ def test_two_changes_sent_with_the_same_etag_one_wins_the_other_gets_412(alice):
     assert statuses == (200, 412)
     report.refresh_from_db()
     assert report.description == "first"
+
+
+class TestAZoneChangeAndTheReportsItMoves:
+    """
+    A new zone moves what a site's hour- and day-precision reports cover: the zone
+    change re-derives them from their rows as they are once locked, and takes them in
+    the order every figure write does (the report, then its site), so that a write of
+    one of them answered 200 is never undone, and the two never deadlock.
+    """
+
+    @pytest.fixture
+    def kherson(self, db):
+        return factories.SiteFactory(name="Kherson", timezone="Europe/Kyiv")
+
+    @pytest.fixture
+    def report(self, alice, kherson):
+        return factories.HostilityReportFactory(
+            site=kherson, started_at=utc(2022, 5, 5, 10), time_precision="day", organisation=alice.organisation
+        )
+
+    def test_an_edit_of_a_report_meanwhile_is_kept_and_covers_the_day_in_the_new_zone(
+        self, alice, carol, kherson, report
+    ):
+        holder = Holder().lock(Site._meta.db_table, kherson.pk)  # a count's refresh of the site, under way
+        zone = Side(
+            lambda: api(carol).patch(url("site-detail", kherson.pk), {"timezone": "Asia/Tokyo"}, format="json"),
+            atomic=False,
+        )
+        edit = Side(
+            lambda: api(alice).patch(
+                url("hostility-detail", report.pk), {"description": "Near the port"}, format="json"
+            ),
+            atomic=False,
+        )
+        try:
+            zone.start()
+            assert zone.wait_until_blocked()
+            edit.start()
+            assert edit.wait_until_blocked()
+            holder.release()
+            # Before the fix: a deadlock (the zone change held the site and waited for the
+            # report; the edit held the report and waited for the site), one of them a 500.
+            statuses = (zone.result().status_code, edit.result().status_code)
+        finally:
+            holder.close()
+            zone.join()
+            edit.join()
+        assert statuses == (200, 200)
+        report.refresh_from_db()
+        assert report.description == "Near the port"
+        # 5 May in Tokyo (UTC+9): 4 May 15:00 to 5 May 15:00 UTC.
+        assert (report.coverage_start, report.coverage_end) == (utc(2022, 5, 4, 15), utc(2022, 5, 5, 15))
+
+    def test_a_report_moved_to_another_site_meanwhile_stays_moved(self, alice, carol, kherson, report):
+        odesa = factories.SiteFactory(name="Odesa", timezone="Europe/Kyiv")
+
+        def move():
+            mine = HostilityReport.objects.get(pk=report.pk)
+            mine.site = Site.objects.get(pk=odesa.pk)
+            mine.description = "It was Odesa"
+            return services.hostility_report_save(report=mine, user=alice)
+
+        def change_zone():
+            mine = Site.objects.get(pk=kherson.pk)
+            mine.timezone = "Asia/Tokyo"
+            return services.site_save(site=mine, user=carol)
+
+        moving, zoning = Side(move, pause_after=True), Side(change_zone)
+        try:
+            moving.start().wait_until_paused()
+            zoning.start()
+            assert zoning.wait_until_blocked()  # on the report being moved
+            moving.go()
+            moving.result()
+            zoning.result()
+        finally:
+            moving.join()
+            zoning.join()
+        report.refresh_from_db()
+        # Before the fix the zone change wrote the report back as it had read it: at Kherson, the move undone.
+        assert (report.site_id, report.description) == (odesa.pk, "It was Odesa")
+        # 5 May in Kyiv (UTC+3), Odesa's zone.
+        assert (report.coverage_start, report.coverage_end) == (utc(2022, 5, 4, 21), utc(2022, 5, 5, 21))
+
+    def test_a_schedule_expanded_while_its_origin_changes_zone_is_in_the_new_zone(self, carol, kherson):
+        corridor = factories.CorridorFactory(origin=kherson)
+        stale = Corridor.objects.select_related("origin").get(pk=corridor.pk)
+
+        def change_zone():
+            mine = Site.objects.get(pk=kherson.pk)
+            mine.timezone = "Asia/Tokyo"
+            return services.site_save(site=mine, user=carol)
+
+        def expand():
+            return corridor_services.schedule_expand(
+                corridor=stale,
+                user=carol,
+                local_start=dt.time(8),
+                local_end=dt.time(18),
+                first_date=dt.date(2022, 5, 5),
+                days=1,
+            )
+
+        zoning, expanding = Side(change_zone, pause_after=True), Side(expand)
+        try:
+            zoning.start().wait_until_paused()
+            expanding.start()
+            expanding.wait_until_blocked()  # before the fix it did not wait: it read the old zone
+            zoning.go()
+            zoning.result()
+            [window] = expanding.result()
+        finally:
+            zoning.join()
+            expanding.join()
+        # 08:00–18:00 in Tokyo, the origin's zone once both have committed.
+        assert (window.starts_at, window.ends_at) == (utc(2022, 5, 4, 23), utc(2022, 5, 5, 9))

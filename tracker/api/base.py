@@ -544,12 +544,16 @@ class ReadViewSet(viewsets.GenericViewSet):
     def get_object(self) -> Any:
         obj = super().get_object()
         if self.request.method not in permissions.SAFE_METHODS:
-            # Lock the row for the rest of the request, then read it again: the If-Match
-            # check and the write after it see the same version (two clients updating
-            # one object at once: the second waits, then gets 412).
-            type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
+            # Locked for the rest of the request, then read again: the If-Match check and
+            # the write after it see the same version (two clients updating one object at
+            # once: the second waits, then gets 412).
+            self.lock_for_write(obj)
             obj.refresh_from_db()
         return obj
+
+    def lock_for_write(self, obj: Any) -> None:
+        """Hold off every other write of `obj` until this request ends: its row lock, by default."""
+        type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
 
     # -- reads
 

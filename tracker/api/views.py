@@ -19,7 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from knox import views as knox_views
 from rest_framework import exceptions, serializers, viewsets
-from rest_framework.permissions import SAFE_METHODS, AllowAny
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -181,12 +181,11 @@ class SiteViewSet(ModelViewSet):
     def may_change(self, user: Any, obj: Any) -> bool:
         return permissions.can_manage_places(user)
 
-    def get_object(self) -> Any:
-        if self.request.method not in SAFE_METHODS:
-            # Every site write takes the tree lock before any other (services.site_tree_lock),
-            # so before the row lock taken below: the other way round, two moves deadlock.
-            services.site_tree_lock()
-        return super().get_object()
+    def lock_for_write(self, obj: Any) -> None:
+        # The tree lock, held by every site write, taken before any other lock
+        # (services.site_tree_lock). Not the row's: a zone change locks the site's
+        # reports before their site, as every report write does (services.site_save).
+        services.site_tree_lock()
 
     def prepare(self, objects: Sequence[Site]) -> None:
         latest = selectors.latest_count_of(site.pk for site in objects)
