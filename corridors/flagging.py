@@ -31,6 +31,7 @@ from typing import Any
 
 import psycopg
 from django.db import connection, transaction
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from corridors import signals
@@ -39,6 +40,7 @@ from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_covera
 from tracker import pagecache
 from tracker.coverage import Coverage, is_instant
 from tracker.models import HostilityReport, Site, Verification
+from tracker.sync import sync_touch
 
 log = logging.getLogger("corridors.flags")
 UTC = dt.UTC
@@ -355,6 +357,15 @@ def _apply(plan: Plan, now: dt.datetime) -> Outcome:
 
 
 def _write(plan: Plan, now: dt.datetime) -> Outcome:
+    outcome = _write_flags(plan, now)
+    # A window shows whether it is flagged and how many of its flags are open: a client
+    # syncing windows with `updated_since` must be given it again. Its lock is held.
+    touched = {flag.window_id for flag in (*outcome.raised, *outcome.withdrawn)}
+    sync_touch(model=CorridorWindow, ids=touched)
+    return outcome
+
+
+def _write_flags(plan: Plan, now: dt.datetime) -> Outcome:
     outcome = Outcome(pairs=plan.pairs)
     if plan.new:
         kept = _keep_reports(r_id for _, r_id, _ in plan.new)
@@ -394,7 +405,10 @@ def _write(plan: Plan, now: dt.datetime) -> Outcome:
             outcome.withdrawn.append(flag)
         else:
             outcome.updated.append(flag)
-        flag.updated_at = now  # bulk_update does not apply auto_now
+        # bulk_update does not apply auto_now. The time of the write, not `now`, the
+        # check's: a long reconciliation reads its clock once, and a flag stamped
+        # minutes before it is committed could fall behind a syncing client's mark.
+        flag.updated_at = timezone.now()
     outcome.raised += outcome.reopened
     # A bulk UPDATE and a bulk insert of the history rows that keep the earlier values.
     bulk_update_with_history(

@@ -33,6 +33,7 @@ from tracker.models import (
     future_errors,
     instant_constraints,
     instant_field,
+    sync_index,
     text_constraint,
 )
 
@@ -75,6 +76,7 @@ class Corridor(Attributed):
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [sync_index("corridor")]
         verbose_name = _("corridor")
         verbose_name_plural = _("corridors")
         constraints = [
@@ -192,6 +194,7 @@ class CorridorWindow(TimeStamped):
 
     class Meta:
         ordering = ["starts_at", "id"]
+        indexes = [sync_index("window")]
         verbose_name = _("corridor window")
         verbose_name_plural = _("corridor windows")
         constraints = [
@@ -313,6 +316,8 @@ class Movement(Figure):
 
     # Its path and its times; the corridor first, in the order window_save() locks them.
     context_fields = ("corridor", "window")
+    # Its window's `departed` and `arrived` count it.
+    synced_parents = ("window",)
     # When the people moved: `departed_at` or `arrived_at`.
     moment_field: ClassVar[str]
     # What an override is about: a change to one of these by anyone but a coordinator clears it.
@@ -387,6 +392,7 @@ class Departure(Movement):
 
     class Meta:
         ordering = ["-departed_at", "-id"]
+        indexes = [sync_index("departure")]
         verbose_name = _("departure")
         verbose_name_plural = _("departures")
         constraints = [
@@ -436,6 +442,7 @@ class Arrival(Movement):
 
     class Meta:
         ordering = ["-arrived_at", "-id"]
+        indexes = [sync_index("arrival")]
         verbose_name = _("arrival")
         verbose_name_plural = _("arrivals")
         constraints = [
@@ -536,6 +543,7 @@ class Flag(TimeStamped):
 
     class Meta:
         ordering = ["-raised_at", "-id"]
+        indexes = [sync_index("flag")]
         verbose_name = _("flag")
         verbose_name_plural = _("flags")
         constraints = [

@@ -20,6 +20,7 @@ from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
 from tracker.models import Site
 from tracker.services import audited_delete, audited_save, changed_fields, lock_row_shared
+from tracker.sync import sync_touch
 from tracker.validators import validate_date
 
 if TYPE_CHECKING:
@@ -189,7 +190,9 @@ def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     note = note.strip()
     if status == Flag.Status.DISMISSED and not note:
         raise ValidationError({"note": _("Say why the flag is dismissed.")})
-    # The flag engine may be updating this flag right now; the lock orders the two.
+    # The flag engine may be updating this flag right now; the lock orders the two. It
+    # locks the window first, then the flag: so does a review, or the two could deadlock.
+    CorridorWindow.objects.select_for_update(no_key=True).filter(pk=flag.window_id).first()
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status == Flag.Status.WITHDRAWN:
         raise ValidationError({"status": _("This flag was withdrawn: its overlap no longer exists.")})
@@ -197,4 +200,7 @@ def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     flag.review_note = note
     flag.reviewed_by = user
     flag.reviewed_at = timezone.now()
-    return audited_save(flag, user=user)
+    audited_save(flag, user=user)
+    # The window counts its open flags: a syncing client must be given it again.
+    sync_touch(model=CorridorWindow, ids=[flag.window_id])
+    return flag

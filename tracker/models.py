@@ -101,10 +101,19 @@ def future_errors(instance: models.Model, names: Any, *, now: dt.datetime) -> di
     }
 
 
+def sync_index(name: str) -> models.Index:
+    """
+    The index of the sync order, (updated_at, id): every API list filters on
+    `updated_at` for incremental sync (`updated_since`) and pages by a cursor on both
+    (tracker/api/policy.py). Each concrete TimeStamped model lists it in its Meta.
+    """
+    return models.Index(fields=["updated_at", "id"], name=f"{name}_sync")
+
+
 class TimeStamped(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    # Indexed: every API list filters on it for incremental sync (`updated_since`).
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+    # Indexed with the id (`sync_index`).
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         abstract = True
@@ -126,6 +135,7 @@ class Organisation(TimeStamped):
 
     class Meta:
         ordering = ["name"]
+        indexes = [sync_index("organisation")]
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
 
@@ -159,6 +169,7 @@ class User(TimeStamped, AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+        indexes = [sync_index("user")]
 
     def __str__(self) -> str:
         return self.username
@@ -235,6 +246,7 @@ class Source(TimeStamped):
 
     class Meta:
         ordering = ["name"]
+        indexes = [sync_index("source")]
         verbose_name = _("source")
         verbose_name_plural = _("sources")
 
@@ -283,6 +295,7 @@ class Site(TimeStamped):
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [sync_index("site")]
         verbose_name = _("site")
         verbose_name_plural = _("sites")
         permissions = [("view_exact_location", _("Can see the exact position of restricted sites"))]
@@ -387,6 +400,11 @@ class Figure(Attributed):
     # The related rows this figure's rules read: locked while it is checked and written
     # (tracker/services.py, `_lock_context`), in this order.
     context_fields: tuple[str, ...] = ()
+    # The related rows whose representation sums this figure up (a window's `departed`):
+    # their `updated_at` moves when it is added, changed, moved or deleted, so that a
+    # client syncing with `updated_since` learns of it (tracker/services.py, `sync_touch`).
+    # Each is one of the context_fields, locked for update rather than shared.
+    synced_parents: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
@@ -428,7 +446,10 @@ class CivilianCount(Figure):
             *count_constraints("civiliancount", with_high=True),
             *instant_constraints("civiliancount", "as_of", "reported_at"),
         ]
-        indexes = [models.Index(fields=["site", "-as_of"], name="civiliancount_site_as_of")]
+        indexes = [
+            models.Index(fields=["site", "-as_of"], name="civiliancount_site_as_of"),
+            sync_index("civiliancount"),
+        ]
 
     past_fields = ("as_of", "reported_at")
 
@@ -509,7 +530,10 @@ class HostilityReport(Figure):
         verbose_name_plural = _("hostility reports")
         # The portable (SQLite) candidate query's index; PostgreSQL also gets a GiST
         # index on (site, tstzrange(coverage_start, coverage_end)) in the migrations.
-        indexes = [models.Index(fields=["site", "coverage_start"], name="hostility_site_coverage")]
+        indexes = [
+            models.Index(fields=["site", "coverage_start"], name="hostility_site_coverage"),
+            sync_index("hostilityreport"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),

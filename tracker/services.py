@@ -35,6 +35,7 @@ from tracker.models import (
     Verification,
 )
 from tracker.selectors import latest_count_rows, site_descendant_ids, unrestricted_sites_inside_restricted
+from tracker.sync import sync_touch
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -127,8 +128,10 @@ def figure_save(*, figure: Attributed, user: User) -> Attributed:
         return figure
     # Read under the lock figure_check() took, before the write: where a count was.
     moved_from = _stored_site_id(figure)
+    parents_before = _stored_parent_ids(figure)
     figure._history_user = user  # type: ignore[attr-defined]
     figure.save()
+    _touch_parents(figure, parents_before)
     if isinstance(figure, CivilianCount):
         site_latest_counts_refresh(site_ids=[figure.site_id, *([moved_from] if moved_from else [])])
     return figure
@@ -161,7 +164,7 @@ def figure_check(*, figure: Attributed, user: User) -> bool:
             raise PermissionDenied(_("You can change only your own organisation's figures."))
     _judge_verification(figure, user=user, changed=changed, stored=stored)
     _keep_or_clear_override(figure, user=user, changed=changed, stored=stored)
-    _lock_context(figure, joining=changed)
+    _lock_context(figure, joining=changed, stored=stored)
     figure.full_clean()
     return True
 
@@ -201,7 +204,7 @@ def _keep_or_clear_override(
         figure.override_reason = ""
 
 
-def _lock_context(figure: Attributed, *, joining: set[str]) -> None:
+def _lock_context(figure: Attributed, *, joining: set[str], stored: dict[str, Any] | None = None) -> None:
     """
     Share-lock, until the end of the transaction, the rows a figure's rules are
     checked against (its `context_fields`), and read them again: a report's site
@@ -217,8 +220,14 @@ def _lock_context(figure: Attributed, *, joining: set[str]) -> None:
     takes it exclusively before it locks the site's reports, then either waits for
     it and finds the report among them, or is waited for and the report is saved
     against the new zone.
+
+    A synced parent (`synced_parents`: a movement's window), before and after the
+    change (`stored`), is locked for update instead, in id order: figure_save() moves
+    its `updated_at` at the end. Share-locked first, two movements of one window would
+    each wait for the other's share lock to update it: a deadlock.
     """
     names = getattr(figure, "context_fields", ())
+    synced = getattr(figure, "synced_parents", ())
     movement = cast(Any, figure)
     if "window" in names and movement.window_id is not None and movement.corridor_id is None:
         # A movement linked to a window is through that window's corridor (Movement.clean says so too).
@@ -228,12 +237,17 @@ def _lock_context(figure: Attributed, *, joining: set[str]) -> None:
         )
     for name in names:
         model, pk = cast(Any, figure._meta.get_field(name).related_model), getattr(figure, f"{name}_id")
+        if name in synced and connection.vendor == "postgresql":
+            before = stored[f"{name}_id"] if stored is not None else None
+            ids = sorted({i for i in (pk, before) if i is not None})
+            list(model._default_manager.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values("pk"))
         if pk is None:
             continue
         if model is Site and name in joining and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [REPORTS_JOINING_SITE, _lock_key(pk)])
-        lock_row_shared(model, pk)
+        if name not in synced:
+            lock_row_shared(model, pk)
         fresh = model._default_manager.filter(pk=pk).first()
         if fresh is not None:  # gone meanwhile: the foreign key refuses the write
             setattr(figure, name, fresh)
@@ -258,9 +272,26 @@ def figure_delete(*, figure: Attributed, user: User) -> None:
     # Locked first: a flag check raising a flag on this report holds it (FOR KEY
     # SHARE) until it commits; then the flag is seen below, and the report is in use.
     type(figure)._default_manager.select_for_update().filter(pk=figure.pk).first()
+    parents = _stored_parent_ids(figure)
     audited_delete(figure, user=user)
+    _touch_parents(figure, parents)
     if isinstance(figure, CivilianCount):
         site_latest_counts_refresh(site_ids=[figure.site_id])
+
+
+def _stored_parent_ids(figure: Attributed) -> dict[str, int | None]:
+    """The ids of a stored figure's synced parents before this change, by field name (none for a new one)."""
+    names = [f"{name}_id" for name in getattr(figure, "synced_parents", ())]
+    if not names or figure._state.adding:
+        return {}
+    return type(figure)._default_manager.filter(pk=figure.pk).values(*names).first() or {}
+
+
+def _touch_parents(figure: Attributed, before: dict[str, int | None]) -> None:
+    """Move the `updated_at` of the synced parents the figure was and is linked to (sync_touch)."""
+    for name in getattr(figure, "synced_parents", ()):
+        model = cast(Any, figure._meta.get_field(name).related_model)
+        sync_touch(model=model, ids=[getattr(figure, f"{name}_id"), before.get(f"{name}_id")])
 
 
 def _stored_site_id(figure: Attributed) -> int | None:

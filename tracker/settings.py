@@ -470,7 +470,8 @@ SPECTACULAR_SETTINGS = {
         "and arrived, the hostilities reported meanwhile, and the flags that say a corridor window and a "
         "hostility report overlap. Reads are public; writes need a token (`Authorization: Token KEY`, from "
         "`POST /api/v1/auth/token/`) or a browser session with CSRF. Every instant is ISO 8601 in UTC on output; "
-        "input needs an offset. Lists are paginated (`page`, `page_size` up to 500), accept `updated_since` and "
+        "input needs an offset. Lists are paginated (`page`, `page_size` up to 500; with `updated_since`, by "
+        "the `cursor` of their `next` link), accept `updated_since` and "
         "`format=csv` (CSV with an HXL hashtag row). The exact position of a restricted site is never given to "
         "anyone without the permission to see it: it is coarsened to about 10 km."
     ),

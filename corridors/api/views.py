@@ -126,8 +126,9 @@ class WindowViewSet(ModelViewSet):
     Coordinators manage them; cancelling one withdraws its flags.
 
     `flagged`, `open_flags`, `departed` and `arrived` follow `flags/`, `departures/` and
-    `arrivals/`, and `status` follows the clock: they change without moving the window's
-    `updated_at`. A client that syncs with `updated_since` syncs those lists too.
+    `arrivals/`: whatever changes them moves the window's `updated_at` too (tracker/sync.py),
+    so a client syncing with `updated_since` is given the window again. `status` follows
+    `cancelled` (a change of the window) and the clock, from `starts_at` and `ends_at`.
     """
 
     queryset = CorridorWindow.objects.select_related("corridor__origin").order_by("starts_at", "id")

@@ -216,3 +216,55 @@ class TestFlagReviewAndTheEngine:
             review.join()
         flag.refresh_from_db()
         assert (flag.status, flag.reviewed_by) == ("withdrawn", None)
+
+
+class TestWindowStampsUnderConcurrentWrites:
+    """A window's `updated_at` moves with its movements and flags (tracker/sync.py): never lost, never backwards."""
+
+    def departure(self, window, alice, count):
+        fields = {"origin": window.corridor.origin, "window": window, "departed_at": utc(2022, 5, 6, 7)}
+        return Departure(**fields, count=count, source=factories.SourceFactory())
+
+    def test_two_departures_of_one_window_at_once_both_move_it_the_second_after_the_first(self, window, alice):
+        first = Side(
+            lambda: tracker_services.figure_save(figure=self.departure(window, alice, 10), user=alice),
+            pause_after=True,
+        )
+        second = Side(lambda: tracker_services.figure_save(figure=self.departure(window, alice, 20), user=alice))
+        try:
+            first.start().wait_until_paused()
+            second.start()
+            assert second.wait_until_blocked()  # on the window the first is stamping, not a deadlock
+            first.go()
+            first.result()
+            second.result()
+        finally:
+            first.join()
+            second.join()
+        window.refresh_from_db()
+        departures = list(Departure.objects.order_by("updated_at"))
+        assert [d.count for d in departures] == [10, 20]
+        assert window.updated_at >= departures[-1].updated_at
+
+    def test_a_review_while_the_engine_raises_a_flag_on_the_window_waits_and_both_move_it(self, window, carol):
+        report = factories.HostilityReportFactory(site=window.corridor.origin, started_at=utc(2022, 5, 6, 7))
+        flagging.flags_check_reports(report_ids=[report.pk], now=timezone.now())
+        flag = Flag.objects.get()
+        another = factories.HostilityReportFactory(site=window.corridor.origin, started_at=utc(2022, 5, 6, 9))
+        check = Side(
+            lambda: flagging.flags_check_reports(report_ids=[another.pk], now=timezone.now()), pause_after=True
+        )
+        review = Side(lambda: services.flag_review(flag=flag, user=carol, status="acknowledged"))
+        try:
+            check.start().wait_until_paused()  # holds the window, has raised the second flag
+            review.start()
+            assert review.wait_until_blocked()
+            check.go()
+            check.result()
+            review.result()
+        finally:
+            check.join()
+            review.join()
+        window.refresh_from_db()
+        assert Flag.objects.count() == 2
+        assert window.updated_at >= max(Flag.objects.values_list("updated_at", flat=True))

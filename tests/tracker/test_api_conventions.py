@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -640,6 +641,17 @@ class TestUpdatedSince:
             resource.model.objects.filter(pk=obj.pk).update(updated_at=base + dt.timedelta(seconds=seconds))
         response = reader(basename).get(url(f"{basename}-list", updated_since="2030-01-01T02:00:00+02:00"))
         assert ids(response) == [objs[i].pk for i in (3, 1, 2, 4, 0)]
+
+    @pytest.mark.parametrize("basename", LIST_ENDPOINTS)
+    def test_following_next_misses_no_row_that_moved_to_the_end_meanwhile(self, reader, basename):
+        """`next` is a cursor after the page's last row, not an offset that the moved row would shift."""
+        resource = RESOURCES[basename]
+        resource.make(7)
+        client = reader(basename)
+        first = client.get(url(f"{basename}-list", updated_since="2000-01-01T00:00:00Z", page_size=3)).json()
+        resource.model.objects.filter(pk=first["results"][0]["id"]).update(updated_at=timezone.now())
+        seen = {row["id"] for row in first["results"] + walk(client, first["next"])}
+        assert seen == {row["id"] for row in walk(client, url(f"{basename}-list", page_size=500))}
 
     def test_a_client_that_asks_again_from_the_last_updated_at_it_saw_misses_nothing(self, alice, ngo_a):
         """

@@ -48,6 +48,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
+from tracker.api.policy import SYNC_ORDER
 from tracker.services import InUse
 from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_url
 
@@ -432,8 +433,10 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
 class FilterSet(BaseFilterSet):
     """
     Every list's filters start with `updated_since` (incremental sync). With it, the
-    list is ordered by (updated_at, id), so that a client can also page by asking
-    again with `updated_since` set to the last `updated_at` it received.
+    list is ordered by (updated_at, id), and its pages are linked by a cursor on that
+    order (policy.Pagination): following `next` never skips a row changed or deleted
+    meanwhile. A client starts its next sync with `updated_since` set to the last
+    `updated_at` it received (docs/api.md, "Incremental sync").
     """
 
     updated_since = AwareDateTimeFilter(
@@ -445,7 +448,7 @@ class FilterSet(BaseFilterSet):
     def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         queryset = super().filter_queryset(queryset)
         if self.form.cleaned_data.get("updated_since") is not None:
-            queryset = queryset.order_by("updated_at", "id")
+            queryset = queryset.order_by(*SYNC_ORDER)
         return queryset
 
 
