@@ -18,7 +18,8 @@ from corridors import services
 from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag, stranded_message
 from corridors.schedule import MAX_DAYS
 from tracker import permissions
-from tracker.admin import FigureAdmin, RoleAdmin
+from tracker.admin import ZONED_TIMES, FigureAdmin, RoleAdmin
+from tracker.templatetags.dashboard import utc_offset
 from tracker.validators import NOTE_MAX_LENGTH, validate_date
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ class WindowInline(admin.TabularInline):
     readonly_fields = ("local_times",)
     extra = 0
     show_change_link = True
-    verbose_name_plural = _("windows (times in UTC; local times at the origin beside them)")
+    verbose_name_plural = _("windows (local times at the origin beside them)")
+    formfield_overrides = ZONED_TIMES
 
     has_add_permission = CoordinatorAdmin.has_add_permission
     has_change_permission = CoordinatorAdmin.has_change_permission
@@ -108,7 +110,10 @@ class WindowInline(admin.TabularInline):
         if window.pk is None:
             return "—"
         start, end = window.local_starts_at(), window.local_ends_at()
-        return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} {start:%Z}"
+        zone = window.corridor.origin.timezone
+        if start.utcoffset() == end.utcoffset():
+            return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} {zone} ({utc_offset(start)})"
+        return f"{start:%Y-%m-%d %H:%M} ({utc_offset(start)})–{end:%Y-%m-%d %H:%M} ({utc_offset(end)}) {zone}"
 
 
 class ScheduleForm(forms.Form):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, ClassVar
 
 from django import forms
+from django.db.models import Case, Q, QuerySet, Value, When
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from corridors.models import Arrival, CorridorWindow, Departure, Flag
@@ -13,11 +16,30 @@ from tracker.forms import StaffFigureForm, local_time_field
 from tracker.templatetags.dashboard import window_span
 from tracker.validators import NOTE_MAX_LENGTH
 
-# The windows a movement can be linked to: the latest ones, newest first.
+# The windows a movement can be linked to: the latest ones that have opened (one that has
+# not cannot have been used), those open now first, then the newest.
 WINDOW_CHOICES = 60
 
 
+class OfferedWindows(ModelChoiceIterator):
+    def __init__(self, field: WindowChoiceField) -> None:
+        super().__init__(field)
+        self.queryset = field.offered
+
+
 class WindowChoiceField(forms.ModelChoiceField):
+    """
+    Lists the windows in `offered` but takes any: one typed in by hand that has not
+    opened yet is then refused with the model's own words (corridors/models.py), as in
+    the API and the admin, not with "not one of the available choices".
+    """
+
+    iterator = OfferedWindows
+
+    def __init__(self, *, offered: QuerySet[CorridorWindow], **kwargs: Any) -> None:
+        self.offered = offered
+        super().__init__(**kwargs)
+
     def label_from_instance(self, obj: CorridorWindow) -> str:
         return f"{obj.corridor.name}: {window_span(obj)}"
 
@@ -25,19 +47,42 @@ class WindowChoiceField(forms.ModelChoiceField):
 class MovementForm(StaffFigureForm):
     zone_field = "origin"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        latest = CorridorWindow.objects.select_related("corridor__origin").order_by("-starts_at", "-id")
+    # The site of this form that a window's corridor starts (origin) or ends (destination) at.
+    window_end: ClassVar[str] = "origin"
+
+    def __init__(self, *args: Any, now: dt.datetime, **kwargs: Any) -> None:
+        super().__init__(*args, now=now, **kwargs)
+        is_open = Q(starts_at__lte=now, ends_at__gt=now, cancelled=False)
+        latest = (
+            CorridorWindow.objects.filter(starts_at__lte=now)
+            .select_related("corridor__origin")
+            .annotate(open_now=Case(When(is_open, then=Value(True)), default=Value(False)))
+            .order_by("-open_now", "-starts_at", "-id")
+        )
         ids = list(latest.values_list("id", flat=True)[:WINDOW_CHOICES])
         self.fields["window"] = WindowChoiceField(
-            queryset=latest.filter(id__in=ids),
+            queryset=CorridorWindow.objects.select_related("corridor__origin"),
+            offered=latest.filter(id__in=ids),
             required=False,
             label=_("Corridor window"),
-            help_text=_("The window these people used, if known."),
+            help_text=_("The window these people used, if known. One open now is chosen for you."),
         )
+        if not self.is_bound:
+            self.initial.setdefault("window", self._open_window(latest.filter(is_open)))
         if not permissions.can_override_figure_rules(self.user):
             # A coordinator's decision (tracker/services.py, figure_save): not on a reporter's form.
             del self.fields["override_reason"]
+
+    def _open_window(self, open_now: QuerySet[CorridorWindow]) -> int | None:
+        """
+        The window open now: the one of a corridor at this form's remembered site if there
+        is one, else the only one open (with several and none of them there, no guess).
+        """
+        windows = list(open_now.values_list("id", f"corridor__{self.window_end}_id")[:WINDOW_CHOICES])
+        here = [pk for pk, site_id in windows if site_id == self.initial.get(self.window_end)]
+        if here:
+            return here[0]
+        return windows[0][0] if len(windows) == 1 else None
 
 
 class DepartureForm(MovementForm):
@@ -59,6 +104,7 @@ class ArrivalForm(MovementForm):
     local_time_fields = ("arrived_at",)
     zone_field = "destination"
     remembered_fields = ("origin", "destination", "source")
+    window_end = "destination"
 
     arrived_at = local_time_field(_("Arrived at"))
 

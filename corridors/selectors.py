@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
+from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag, FlagCheck
 from tracker.models import Qualifier, Site, Verification
 
 # On the overview: a corridor's current and coming windows, or its latest ones when none are to come.
@@ -243,6 +243,31 @@ def flags_for_feed() -> QuerySet[Flag]:
 def flag_queue() -> QuerySet[Flag]:
     """Open flags for review, oldest first."""
     return _flags_with_context().filter(status=Flag.Status.OPEN).order_by("raised_at", "id")
+
+
+def report_flags(report_id: int) -> tuple[bool, list[Flag]]:
+    """
+    What a reporter is told after saving a hostility report: whether its flag check is
+    still pending (its outbox marker is there until the check ran: at once in the
+    embedded mode, in a worker in production), and the flags it holds now. Two queries.
+    """
+    pending = FlagCheck.objects.filter(target=FlagCheck.Target.REPORT, target_id=report_id).exists()
+    flags = (
+        Flag.objects.filter(hostility_id=report_id, status__in=Flag.ACTIVE_STATUSES)
+        .select_related("window__corridor__origin")
+        .order_by("window__starts_at", "window_id")
+    )
+    return pending, list(flags)
+
+
+def latest_movement_time() -> dt.datetime | None:
+    """The time of the newest departure or arrival, retracted ones aside. Two queries."""
+    live = ~Q(verification=Verification.RETRACTED)
+    times = [
+        Departure.objects.filter(live).aggregate(t=Max("departed_at"))["t"],
+        Arrival.objects.filter(live).aggregate(t=Max("arrived_at"))["t"],
+    ]
+    return max((t for t in times if t is not None), default=None)
 
 
 def recent_movements(*, limit: int = 10) -> list[Departure | Arrival]:

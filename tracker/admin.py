@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import widgets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -31,6 +30,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
 from tracker import accounts, permissions, services
+from tracker.admin_time import ZonedSplitDateTime
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
@@ -52,8 +52,14 @@ admin.site.site_title = _("Evacuation tracker")
 admin.site.index_title = _("Data entry")
 
 
+# Every date-and-time box in the admin says the zone and offset it is read in (tracker/admin_time.py).
+ZONED_TIMES: dict[Any, dict[str, Any]] = {models.DateTimeField: {"widget": ZonedSplitDateTime}}
+
+
 class RoleAdmin(SimpleHistoryAdmin):
     """Any staff member may look; subclasses say who may write. Django's per-model permissions are not used."""
+
+    formfield_overrides = ZONED_TIMES
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return permissions.is_staff_member(request.user)
@@ -150,7 +156,7 @@ class FigureAdmin(RoleAdmin):
 
     form = FigureAdminForm
     formfield_overrides = {
-        models.DateTimeField: {"form_class": FigureDateTimeField, "widget": widgets.AdminSplitDateTime},
+        models.DateTimeField: {"form_class": FigureDateTimeField, "widget": ZonedSplitDateTime},
     }
     readonly_fields: tuple[str, ...] = ("organisation", "created_by", "created_at", "updated_at")
     list_select_related: tuple[str, ...] = ("source", "organisation")

@@ -7,7 +7,8 @@ class TrackerConfig(AppConfig):
     verbose_name = _("Facts on the ground")
 
     def ready(self) -> None:
-        from tracker import pagecache, signals
+        from tracker import admin_time, pagecache, signals
 
         signals.connect()
         pagecache.connect()
+        admin_time.install()

@@ -16,8 +16,11 @@ from django.utils import formats
 
 from tracker.localtime import zone
 
-# The drawing's own units; CSS scales the SVG to the width available.
+# The drawing's own units; CSS scales the SVG to the width available. A phone gets a
+# narrower drawing (the page has both; CSS shows one), so that its labels, 12 units high,
+# stay about 12 px instead of shrinking with a wide drawing to a third of the screen.
 WIDTH, HEIGHT = 640, 240
+NARROW_WIDTH = 340
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
 # Shapes tell sources apart without relying on colour alone (WCAG 1.4.1).
 SHAPES = ("circle", "square", "triangle", "diamond")
@@ -93,7 +96,7 @@ class CountChart:
     plot_bottom: int = HEIGHT - BOTTOM
 
 
-def count_chart(counts: Sequence[Any], *, zone_name: str | None = None) -> CountChart | None:
+def count_chart(counts: Sequence[Any], *, zone_name: str | None = None, width: int = WIDTH) -> CountChart | None:
     """
     Counts over time, one series per source (a range is drawn as a bar from its low
     to its high end). Times on the axis are in the site's local time. None without data.
@@ -111,7 +114,7 @@ def count_chart(counts: Sequence[Any], *, zone_name: str | None = None) -> Count
     y_max = step * math.ceil(top_value / step)
 
     def x_of(t: dt.datetime) -> float:
-        return LEFT + (WIDTH - LEFT - RIGHT) * (t - start).total_seconds() / (end - start).total_seconds()
+        return LEFT + (width - LEFT - RIGHT) * (t - start).total_seconds() / (end - start).total_seconds()
 
     def y_of(v: float) -> float:
         return HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * v / y_max
@@ -136,7 +139,14 @@ def count_chart(counts: Sequence[Any], *, zone_name: str | None = None) -> Count
         Tick(position=x_of(t), label=formats.date_format(t.astimezone(tz), "MONTH_DAY_FORMAT"))
         for t in ((start, end) if start.astimezone(tz).date() != end.astimezone(tz).date() else (start,))
     ]
-    return CountChart(width=WIDTH, height=HEIGHT, series=list(series.values()), y_ticks=y_ticks, x_ticks=x_ticks)
+    return CountChart(
+        width=width,
+        height=HEIGHT,
+        series=list(series.values()),
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        plot_right=width - RIGHT,
+    )
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django import forms
@@ -20,9 +21,8 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from tracker import selectors
 from tracker.localtime import Repeated, Skipped, resolve, with_offset, zone
-from tracker.models import CivilianCount, HostilityReport, Site, Source, User
+from tracker.models import CivilianCount, Figure, HostilityReport, Site, Source, User
 from tracker.validators import RANGE_MESSAGE, in_year_range
 
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"
@@ -191,12 +191,19 @@ class StaffFigureForm(FieldErrorsMixin, forms.ModelForm):
     # The local-time fields, and the field naming the site whose zone they are in.
     local_time_fields: ClassVar[tuple[str, ...]] = ()
     zone_field: ClassVar[str] = "site"
-    # Copied from the person's last figure of this kind as the new one's defaults.
+    # Copied from the person's last figure (of any kind, `recent`) as the new one's defaults.
     remembered_fields: ClassVar[tuple[str, ...]] = ("site", "source")
+    # Where a remembered field is found on a figure of another kind: the place a person
+    # reports from is a count's or a report's site and a movement's origin.
+    REMEMBERED_AS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "site": ("site", "origin"),
+        "origin": ("origin", "site"),
+    }
 
-    def __init__(self, *args: Any, user: User, now: dt.datetime, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, now: dt.datetime, recent: Sequence[Figure] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        self.recent = recent
         for name, formfield in self.fields.items():
             if isinstance(formfield, forms.ModelChoiceField) and formfield.queryset.model is Site:
                 site_field = SiteChoiceField(
@@ -218,13 +225,22 @@ class StaffFigureForm(FieldErrorsMixin, forms.ModelForm):
         if not self.is_bound:
             self._set_defaults(now)
 
+    def _remembered(self, name: str) -> Any:
+        """The field's value on the newest of the person's recent figures that has it (None if none does)."""
+        for figure in self.recent:
+            for attribute in self.REMEMBERED_AS.get(name, (name,)):
+                value = getattr(figure, attribute, None)
+                if value is not None:
+                    return value
+        return None
+
     def _set_defaults(self, now: dt.datetime) -> None:
-        last = selectors.last_entry(self._meta.model, self.user.pk)
-        zone_name = settings.TIME_ZONE
-        if last is not None:
-            for name in self.remembered_fields:
-                self.initial.setdefault(name, getattr(last, f"{name}_id"))
-            zone_name = getattr(last, self.zone_field).timezone
+        for name in self.remembered_fields:
+            value = self._remembered(name)
+            if value is not None:
+                self.initial.setdefault(name, value.pk)
+        place = self._remembered(self.zone_field)
+        zone_name = place.timezone if place is not None else settings.TIME_ZONE
         local_now = now.astimezone(zone(zone_name)).replace(tzinfo=None, second=0, microsecond=0)
         for name in self.local_time_fields:
             if self.fields[name].required:

@@ -106,6 +106,19 @@ def sites_with_counts(*, limit: int = 50) -> list[SiteCounts]:
     return [summaries[pk] for pk in largest if pk in summaries]
 
 
+def latest_figure_time() -> dt.datetime | None:
+    """
+    The time of the newest count or hostility report (what it is about, not when it was
+    typed), retracted ones aside: the overview says how recent its figures are. Two queries.
+    """
+    live = ~Q(verification=Verification.RETRACTED)
+    times = [
+        CivilianCount.objects.filter(live).aggregate(t=Max("as_of"))["t"],
+        *HostilityReport.objects.filter(live).aggregate(s=Max("started_at"), e=Max("ended_at")).values(),
+    ]
+    return max((t for t in times if t is not None), default=None)
+
+
 def recent_hostilities(*, limit: int = 10, site_ids: Iterable[int] | None = None) -> QuerySet[HostilityReport]:
     """The latest hostility reports by when they started, whatever their verification (shown with them)."""
     qs = HostilityReport.objects.select_related("site", "source", "organisation").order_by("-started_at", "-id")
@@ -200,9 +213,27 @@ def figures_entered_by(user_id: int, models: Iterable[type[Figure]], *, limit: i
     return sorted(rows, key=lambda f: f.created_at, reverse=True)[:limit]
 
 
-def last_entry(model: type[F_co], user_id: int) -> F_co | None:
-    """The person's latest figure of this kind: the defaults (site, source) of their next one."""
-    return model._default_manager.filter(created_by_id=user_id).order_by("-created_at", "-id").first()
+PLACES = ("site", "origin", "destination")
+
+
+def last_entries(user_id: int, models: Iterable[type[Figure]]) -> list[Figure]:
+    """
+    The person's latest figure of each of these kinds, newest first, with its places:
+    the defaults (site, source) of their next one, whichever quick form they used last.
+    One query per kind.
+    """
+    found = []
+    for model in models:
+        places = [name for name in PLACES if any(f.name == name for f in model._meta.concrete_fields)]
+        last = (
+            model._default_manager.filter(created_by_id=user_id)
+            .select_related(*places, "source")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if last is not None:
+            found.append(last)
+    return sorted(found, key=lambda figure: (figure.created_at, figure.pk), reverse=True)
 
 
 @dataclass(frozen=True)

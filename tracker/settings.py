@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "simple_history",
     "csp",
     "rest_framework",
@@ -198,6 +199,9 @@ TEMPLATES = [
         },
     },
 ]
+# Widgets render with the templates above, so that templates/admin/widgets/ can add to
+# Django's (the admin's time boxes say their zone: tracker/admin_time.py).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Database ---------------------------------------------------------------
 

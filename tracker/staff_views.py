@@ -13,11 +13,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from corridors import selectors as corridor_selectors
 from corridors.models import Arrival, Departure
 from tracker import permissions, selectors, services
 from tracker.forms import CountForm, HostilityForm
 from tracker.models import CivilianCount, HostilityReport
+from tracker.templatetags.dashboard import window_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,9 +31,13 @@ if TYPE_CHECKING:
     from tracker.models import Attributed
 
 
+# The figures the quick forms add: the last site and source typed in any of them are the next one's defaults.
+QUICK_FORM_MODELS = (CivilianCount, HostilityReport, Departure, Arrival)
+
+
 @login_required
 def my_figures(request: HttpRequest) -> HttpResponse:
-    figures = selectors.figures_entered_by(request.user.pk, (CivilianCount, HostilityReport, Departure, Arrival))
+    figures = selectors.figures_entered_by(request.user.pk, QUICK_FORM_MODELS)
     return render(request, "tracker/staff/my_figures.html", {"figures": figures})
 
 
@@ -40,7 +47,7 @@ def figure_form_page(
     *,
     save: Callable[[Any], Attributed],
     template: str,
-    saved_message: str,
+    saved_message: str | Callable[[Any], str],
 ) -> HttpResponse:
     """
     Show a quick form, or save what was posted through `save` (a service call). On
@@ -49,16 +56,17 @@ def figure_form_page(
     if not permissions.can_add_figures(request.user):
         raise PermissionDenied(_("Only members of an organisation can add figures."))
     now = timezone.now()
-    form = form_class(request.POST or None, user=request.user, now=now)  # type: ignore[call-arg]
+    recent = () if request.method == "POST" else selectors.last_entries(request.user.pk, QUICK_FORM_MODELS)
+    form = form_class(request.POST or None, user=request.user, now=now, recent=recent)  # type: ignore[call-arg]
     if request.method == "POST" and form.is_valid():
         try:
-            save(form.save(commit=False))
+            saved = save(form.save(commit=False))
         except ValidationError as exc:
             form.add_error(None, exc)
         except PermissionDenied as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, saved_message)
+            messages.success(request, saved_message if isinstance(saved_message, str) else saved_message(saved))
             return redirect("tracker:my_figures")
     return render(request, template, {"form": form}, status=400 if form.errors else 200)
 
@@ -81,5 +89,23 @@ def hostility_new(request: HttpRequest) -> HttpResponse:
         HostilityForm,
         save=lambda report: services.hostility_report_save(report=report, user=request.user),  # type: ignore[arg-type]
         template="tracker/staff/hostility_form.html",
-        saved_message=_("Hostility report saved."),
+        saved_message=report_saved_message,
     )
+
+
+def report_saved_message(report: HostilityReport) -> str:
+    """Which corridor windows the report flags; or, while its check is still queued (production), that it is."""
+    pending, flags = corridor_selectors.report_flags(report.pk)
+    if pending:
+        return _(
+            "Hostility report saved. It is being checked against the corridor windows now (usually within a "
+            "minute): any window it flags will show on its corridor's page and in the coordinators' flag queue."
+        )
+    if not flags:
+        return _("Hostility report saved. It falls in no corridor window: it flags none.")
+    windows = "; ".join(f"{flag.window.corridor.name}, {window_span(flag.window)}" for flag in flags)
+    return ngettext(
+        "Hostility report saved. It flags %(n)d corridor window: %(windows)s.",
+        "Hostility report saved. It flags %(n)d corridor windows: %(windows)s.",
+        len(flags),
+    ) % {"n": len(flags), "windows": windows}

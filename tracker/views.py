@@ -38,6 +38,11 @@ def _render_overview(request: HttpRequest, template: str) -> Rendered:
         "movements": corridor_selectors.recent_movements(),
         "comparisons": corridor_selectors.windows_with_movements(),
         "hostilities": selectors.recent_hostilities(),
+        # Beside "Data as of <now>": figures from May 2022 must not read as current.
+        "latest_figure_at": max(
+            (t for t in (selectors.latest_figure_time(), corridor_selectors.latest_movement_time()) if t is not None),
+            default=None,
+        ),
     }
     windows = [window for summary in corridors for window in summary.windows]
     return Rendered(render(request, template, context), changes_at=corridor_selectors.next_window_change(windows, now))
@@ -71,6 +76,7 @@ def _render_site(request: HttpRequest, pk: int) -> Rendered:
         "position": _position(request, site),
         "history": history,
         "chart": charts.count_chart(history),
+        "narrow_chart": charts.count_chart(history, width=charts.NARROW_WIDTH),
         "children": children,
         "child_counts": selectors.latest_counts(site_ids=[c.pk for c in children]),
         "hostilities": selectors.recent_hostilities(limit=20, site_ids=[site.pk, *selectors.site_descendant_ids(site)]),

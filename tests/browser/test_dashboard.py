@@ -81,7 +81,7 @@ def test_a_coordinator_dismisses_a_flag_from_the_queue_and_the_badge_goes(page, 
 
     page.goto(f"{live_server.url}/en/")
     article = page.get_by_role("article", name="Berdiansk → Zaporizhzhia")
-    expect(article.locator(".badge.flag").first).to_have_text("1 open flag")
+    expect(article.locator(".badge.flag").first).to_have_text("1 flag")
 
     log_in(page, live_server, coordinator)
     page.get_by_role("link", name="Flags to review").click()

@@ -60,11 +60,12 @@ class TestFlagFeeds:
         parsed = feed(public, url("en", "corridors:flags_feed"))
         [entry] = parsed.entries
         assert entry.title == (
-            "Confirmed, open: Ground assault at Azovstal, window 08:00–18:00 on 5 May 2022 (Azovstal → Zaporizhzhia)"
+            "Overlap certain (both times exact), open: Ground assault at Azovstal, "
+            "window 08:00–18:00 on 5 May 2022 (Azovstal → Zaporizhzhia)"
         )
         text = entry.summary
         assert "Ground assault at Azovstal reported by Azov regiment" in text
-        assert "overlaps window 08:00–18:00 on 5 May 2022" in text
+        assert "during window 08:00–18:00 on 5 May 2022: <strong>overlap certain (both times exact)</strong>" in text
         assert "Open: awaiting review" in text
         assert "Overlap: from 5 May 2022, 10:00 (UTC+3) to 5 May 2022, 12:00 (UTC+3), local time." in text
         assert entry.id == f"tag:evacuation-tracker,2022:flag/{flag.pk}"
@@ -96,7 +97,7 @@ class TestFlagFeeds:
         )
         withdrawn = feed(public, url("en", "corridors:flags_feed")).entries[0]
         assert withdrawn.id == first.id
-        assert withdrawn.title.startswith("Confirmed, withdrawn:")
+        assert withdrawn.title.startswith("Overlap certain (both times exact), withdrawn:")
         assert "Withdrawn" in withdrawn.summary
 
     def test_a_corridor_feed_holds_only_its_own_flags(self, public, flag):

@@ -341,13 +341,13 @@ def test_a_flag_the_worker_raises_is_on_the_overviews_next_refresh(scene, worker
     monkeypatch.setattr(pagecache, "cache", shared_cache)  # the one the worker writes to
     monkeypatch.setattr(pagecache, "local", pagecache.Local())
     workers(broker_url)
-    assert "open flag" not in client.get("/en/overview/data/").content.decode()
+    assert "badge flag" not in client.get("/en/overview/data/").content.decode()
     report = save_report(scene, 0)
     client.get("/en/overview/data/")  # kept meanwhile, before the worker's check (or just after it)
     wait_for(lambda: flag_count(report), 60, "the worker raised the flag")
     raised = time.monotonic()
     wait_for(
-        lambda: "1 open flag" in client.get("/en/overview/data/").content.decode(),
+        lambda: "1 flag<" in client.get("/en/overview/data/").content.decode(),
         pagecache.LOCAL_SECONDS + 5,
         "the flag was on the overview's data",
     )

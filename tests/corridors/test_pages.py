@@ -60,9 +60,16 @@ class TestCorridorPage:
         text = text_of(public.get(en("corridors:corridor", flagged_window.window.corridor_id)))
         assert (
             "Ground assault at Azovstal reported by Azov regiment, 10:00–12:00 on 5 May 2022, "
-            "overlaps window 08:00–18:00 on 5 May 2022: confirmed ." in text
+            "during window 08:00–18:00 on 5 May 2022: overlap certain (both times exact) ." in text
         )
         assert "Open: awaiting review" in text
+
+    def test_the_certainty_of_an_overlap_does_not_read_as_the_reports_verification(self, public, flagged_window):
+        text = text_of(public.get(en("corridors:corridor", flagged_window.window.corridor_id)))
+        assert "confirmed" not in text.lower()
+        assert "overlap certain (both times exact)" in text
+        assert "Report: Unverified" in text
+        assert text.count("What is a flag?") == 1
 
     def test_it_shows_path_announcement_and_ceasefire_claim(self, public, flagged_window):
         corridor = flagged_window.window.corridor
@@ -84,10 +91,11 @@ class TestCorridorPage:
         flagged_window.status, flagged_window.review_note = Flag.Status.DISMISSED, "It was another road."
         flagged_window.save()
         factories.FlagFactory(window=flagged_window.window, status=Flag.Status.WITHDRAWN)
-        text = text_of(public.get(en("corridors:corridor", flagged_window.window.corridor_id)))
+        response = public.get(en("corridors:corridor", flagged_window.window.corridor_id))
+        text = text_of(response)
         assert "Dismissed" in text and "It was another road." in text
         assert "1 withdrawn flag" in text
-        assert "open flag" not in text
+        assert 'class="badge flag"' not in response.content.decode()
 
 
 class TestFlagQueue:

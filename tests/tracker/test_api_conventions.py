@@ -760,6 +760,20 @@ class TestThrottling:
         assert 1 <= int(throttled["Retry-After"]) <= 60
 
     @time_machine.travel(NOW, tick=False)
+    @pytest.mark.parametrize(
+        ("language", "expected"),
+        [
+            ("en", r"^Too many requests: try again in \d+ seconds?\.$"),
+            ("uk", r"^Забагато запитів: спробуйте знову через \d+ (секунду|секунди|секунд)\.$"),
+        ],
+    )
+    def test_the_429_message_is_whole_in_the_clients_language(self, low_rates, language, expected):
+        for _ in range(4):
+            throttled = api().get(url("source-list"), HTTP_ACCEPT_LANGUAGE=language)
+        assert throttled.status_code == 429
+        assert re.match(expected, throttled.json()["detail"]), throttled.json()["detail"]
+
+    @time_machine.travel(NOW, tick=False)
     def test_staff_beyond_their_rate_get_429_each_on_their_own(self, low_rates, alice, bob):
         assert self.statuses(api(alice), 5) == [200] * 5
         throttled = api(alice).get(url("source-list"))

@@ -15,7 +15,7 @@ from django.utils import translation
 from corridors.models import CorridorWindow, Flag
 from tests import factories
 from tests.scenarios import NOW, build_world, queries_for
-from tracker.models import Site
+from tracker.models import Site, Verification
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -108,12 +108,33 @@ class TestOverview:
         factories.FlagFactory(window=window, status=Flag.Status.DISMISSED, review_note="another road")
         factories.FlagFactory(window=window, status=Flag.Status.WITHDRAWN)
         text = text_of(public.get(en("tracker:overview")))
-        assert "2 open flags" in text
-        assert "4 open flags" not in text
+        assert "2 flags" in text
+        assert "4 flags" not in text
+
+    def test_an_acknowledged_flag_is_not_counted_as_open_and_a_flag_is_explained_once(self, public):
+        factories.FlagFactory(status=Flag.Status.ACKNOWLEDGED)
+        text = text_of(public.get(en("tracker:overview")))
+        assert "open flag" not in text
+        assert "1 flag" in text
+        assert text.count("What is a flag?") == 1
+        assert "the flags awaiting a coordinator's review and those a coordinator acknowledged" in text
 
     def test_a_corridor_without_flags_has_no_badge(self, public):
         factories.WindowFactory()
-        assert "open flag" not in text_of(public.get(en("tracker:overview")))
+        assert 'class="badge flag"' not in public.get(en("tracker:overview")).content.decode()
+
+    def test_beside_the_time_of_the_page_it_says_how_old_the_latest_figure_is(self, public):
+        factories.CivilianCountFactory(as_of=dt.datetime(2022, 5, 16, 7, 0, tzinfo=UTC))
+        factories.DepartureFactory(departed_at=dt.datetime(2022, 5, 17, 9, 30, tzinfo=UTC))
+        factories.HostilityReportFactory(
+            started_at=dt.datetime(2022, 6, 1, 7, tzinfo=UTC), verification=Verification.RETRACTED
+        )
+        with time_machine.travel(dt.datetime(2026, 12, 7, 20, 0, tzinfo=UTC), tick=False):
+            text = text_of(public.get(en("tracker:overview")))
+        assert "Data as of 7 December 2026, 22:00 (UTC+2). Latest figure: 17 May 2022, 12:30 (UTC+3)" in text
+
+    def test_with_no_figures_it_says_so(self, public):
+        assert "No figures are recorded yet." in text_of(public.get(en("tracker:overview")))
 
     def test_the_data_fragment_is_the_overview_without_the_page_around_it(self, public, demo):
         response = public.get(en("tracker:overview_data"))
@@ -172,8 +193,10 @@ class TestSitePage:
         site = Site.objects.get(name="Azovstal steel plant")
         response = public.get(en("tracker:site", site.pk))
         html = response.content.decode()
+        # A wide drawing, and a narrow one for a phone (CSS shows one of them).
         assert '<svg viewBox="0 0 640 240" role="img"' in html
-        assert html.count('class="marker"') == 2 + 2  # two counts, and two sources in the legend
+        assert '<svg viewBox="0 0 340 240" role="img"' in html
+        assert html.count('class="marker"') == 2 * 2 + 2  # two counts in each drawing, and two sources in the legend
         text = text_of(response)
         assert "Civilian counts at Azovstal steel plant, oldest first" in text
         assert "about 300–400 people" in text

@@ -16,6 +16,7 @@ from django.utils import translation
 
 from corridors.models import Departure
 from tests import factories
+from tests.api import api, url
 from tracker.localtime import Repeated, Skipped, resolve
 from tracker.models import CivilianCount, HostilityReport
 
@@ -187,3 +188,20 @@ class TestAdmin:
         ]
         response = self.post(login, alice, site, source, ("2022-10-30", "03:30 +05:00"))
         assert response.context["adminform"].form.errors["as_of"] == [FOLD]
+
+
+class TestApi:
+    """The API never reads a local time: one without its offset is refused, whatever the date; one with it is exact."""
+
+    @pytest.mark.parametrize("typed", ["2022-03-27T03:30:00", "2022-10-30T03:30:00", "2022-05-05T08:00:00"])
+    def test_a_time_without_an_offset_is_refused_naming_the_field_and_the_form_to_use(self, alice, site, source, typed):
+        response = api(alice).post(url("count-list"), {**count_data(site, source, as_of=typed), "count": 7})
+        assert response.status_code == 400
+        assert "Give the time with its UTC offset, such as 2022-05-05T08:00:00+03:00" in response.json()["as_of"][0]
+        assert not CivilianCount.objects.exists()
+
+    @pytest.mark.parametrize(("typed", "stored"), [("2022-10-30T03:30:00+03:00", 0), ("2022-10-30T03:30:00+02:00", 1)])
+    def test_the_offset_says_which_of_a_repeated_time(self, alice, site, source, typed, stored):
+        response = api(alice).post(url("count-list"), {**count_data(site, source, as_of=typed), "count": 7})
+        assert response.status_code == 201, response.json()
+        assert CivilianCount.objects.get().as_of == dt.datetime(2022, 10, 30, stored, 30, tzinfo=UTC)

@@ -134,11 +134,11 @@ class TestPage:
         for i in range(views.MAP_TABLE_ROWS + 5):
             factories.SiteFactory(name=f"Site {i:03}")
         first = public.get(en("tracker:map")).content.decode()
-        assert first.count('<th scope="row"><a href="/en/sites/') == views.MAP_TABLE_ROWS
+        assert first.count('<th scope="row" role="rowheader"><a href="/en/sites/') == views.MAP_TABLE_ROWS
         assert "1–100 of 105" in first
         assert 'href="/en/map/?page=2#map-sites-heading" rel="next"' in first
         second = public.get(en("tracker:map") + "?page=2").content.decode()
-        assert second.count('<th scope="row"><a href="/en/sites/') == 5
+        assert second.count('<th scope="row" role="rowheader"><a href="/en/sites/') == 5
         assert "Site 104" in second and "Site 000" not in second
         assert 'href="/en/map/#map-sites-heading" rel="prev"' in second
 

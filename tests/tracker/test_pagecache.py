@@ -109,6 +109,17 @@ class TestFreshAfterWrites:
         assert "about 777 people" in text_of(response)
         assert response["ETag"] != old["ETag"]
 
+    def test_the_time_of_the_latest_figure_moves_on_with_a_new_one(
+        self, public, window, alice, django_capture_on_commit_callbacks
+    ):
+        assert "No figures are recorded yet." in text_of(public.get(en("tracker:overview_data")))
+        count = CivilianCount(
+            site=factories.SiteFactory(), source=factories.SourceFactory(), as_of=OPENS, count=7, qualifier="exact"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            services.figure_save(figure=count, user=alice)
+        assert "Latest figure: 5 May 2022, 08:00 (UTC+3)" in text_of(public.get(en("tracker:overview_data")))
+
     def test_a_rolled_back_write_leaves_the_kept_page(
         self, public, window, alice, django_capture_on_commit_callbacks, django_assert_num_queries
     ):
@@ -126,7 +137,7 @@ class TestFreshAfterWrites:
         self, public, window, alice, django_capture_on_commit_callbacks
     ):
         """The engine writes flags in bulk (no post_save): it says itself that the pages are stale."""
-        assert "open flag" not in text_of(public.get(en("tracker:overview_data")))
+        assert "1 flag" not in text_of(public.get(en("tracker:overview_data")))
         report = HostilityReport(
             site=window.corridor.origin,
             kind="shelling",
@@ -137,16 +148,16 @@ class TestFreshAfterWrites:
         with django_capture_on_commit_callbacks(execute=True):
             services.hostility_report_save(report=report, user=alice)
         assert Flag.objects.filter(window=window, status=Flag.Status.OPEN).exists()
-        assert "1 open flag" in text_of(public.get(en("tracker:overview_data")))
+        assert "1 flag" in text_of(public.get(en("tracker:overview_data")))
 
     def test_a_flag_review_is_on_the_next_refresh(self, public, window, carol, django_capture_on_commit_callbacks):
         flag = factories.FlagFactory(window=window)
         with django_capture_on_commit_callbacks(execute=True):
             pagecache.public_data_changed()  # the factory's write, committed
-        assert "1 open flag" in text_of(public.get(en("tracker:overview_data")))
+        assert "1 flag" in text_of(public.get(en("tracker:overview_data")))
         with django_capture_on_commit_callbacks(execute=True):
             corridor_services.flag_review(flag=flag, user=carol, status=Flag.Status.DISMISSED, note="another road")
-        assert "open flag" not in text_of(public.get(en("tracker:overview_data")))
+        assert "1 flag" not in text_of(public.get(en("tracker:overview_data")))
 
 
 class TestTime:

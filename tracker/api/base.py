@@ -34,6 +34,7 @@ from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import FilterSet as BaseFilterSet
 from rest_framework import ISO_8601, exceptions, permissions, serializers, status, viewsets
@@ -341,6 +342,14 @@ ATTRIBUTION_FIELDS = ("organisation", "created_by")
 # --- Errors -----------------------------------------------------------------------
 
 
+def throttled_message(wait: int | None) -> str:
+    if wait is None:
+        return gettext("Too many requests: wait a little, then try again.")
+    return ngettext(
+        "Too many requests: try again in %(n)d second.", "Too many requests: try again in %(n)d seconds.", wait
+    ) % {"n": wait}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """
     DRF's handler, plus the errors the services raise: a Django ValidationError is a
@@ -361,6 +370,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, RequestDataTooBig):
         limit = min(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BODY_BYTES, MAX_BODY_BYTES)
         exc = RequestTooLarge(_("The request body is larger than %(limit)d bytes.") % {"limit": limit})
+    elif isinstance(exc, exceptions.Throttled):
+        # DRF's own words are half translated in Ukrainian ("… Expected available in 42
+        # seconds."): ours, whole in each language. `wait` still gives Retry-After.
+        wait = math.ceil(exc.wait) if exc.wait is not None else None
+        throttled = exceptions.Throttled(detail=throttled_message(wait))
+        throttled.wait = exc.wait
+        exc = throttled
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
             {"detail": _("This conflicts with data written at the same time; read it again and retry.")}

@@ -183,8 +183,12 @@ def status_label(status: str) -> str:
 
 
 @register.simple_tag
-def open_flags_label(n: int) -> str:
-    return ngettext("%(n)s open flag", "%(n)s open flags", n) % {"n": number(n)}
+def flags_label(n: int) -> str:
+    """
+    The flags that make a window flagged: open (awaiting review) and acknowledged ones
+    alike, so not "open flags" (templates/corridors/_what_is_a_flag.html says what they are).
+    """
+    return ngettext("%(n)s flag", "%(n)s flags", n) % {"n": number(n)}
 
 
 @register.simple_tag(takes_context=True)
@@ -229,9 +233,13 @@ def get_item(mapping: dict[Any, Any], key: Any) -> Any:
 
 @register.simple_tag
 def certainty_word(certainty: str) -> str:
+    """
+    How sure the overlap in time is, in words that cannot be read as the report's
+    verification ("verified", "unverified"), which is shown beside it.
+    """
     return {
-        "confirmed": pgettext("flag certainty", "confirmed"),
-        "possible": pgettext("flag certainty", "possible"),
+        "confirmed": pgettext("flag certainty", "overlap certain (both times exact)"),
+        "possible": pgettext("flag certainty", "overlap possible (only the hour or day is known)"),
     }.get(certainty, certainty)
 
 
