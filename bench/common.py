@@ -44,6 +44,27 @@ def copy_rows(table: str, columns: list[str], rows: Iterable[Sequence[Any]]) -> 
     return n
 
 
+def write_a_count(i: int) -> None:
+    """A new count at one of the sites the overview lists (its i-th), saved as a reporter saves one."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tracker import services
+    from tracker.models import CivilianCount, LatestCount, Source, User
+
+    latest = LatestCount.objects.order_by("-count", "site__name", "site_id")[i % 50]
+    reporter = User.objects.filter(role="reporter", organisation__isnull=False).order_by("id").first()
+    count = CivilianCount(
+        site_id=latest.site_id,
+        source=Source.objects.order_by("id").first(),
+        as_of=timezone.now(),
+        count=latest.count + 1,
+        qualifier="approximately",
+    )
+    with transaction.atomic():  # commits: the kept pages go stale, as after a reporter's write
+        services.figure_save(figure=count, user=reporter)
+
+
 # --- wrk: C, one thread, a few percent of a core: it does not measure itself ----------
 
 WRK_SCRIPT = """

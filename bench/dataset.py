@@ -327,6 +327,7 @@ def build(*, counts: int = N_COUNTS, reports: int = N_BACKGROUND_REPORTS, seed: 
                         window_id,
                         rng.randint(5, 400),
                         rng.choice(["exact", "approximately"]),
+                        "",
                         when,
                     )
                 )
@@ -351,11 +352,12 @@ def build(*, counts: int = N_COUNTS, reports: int = N_BACKGROUND_REPORTS, seed: 
                         window_id,
                         rng.randint(5, 400),
                         rng.choice(["exact", "at_least"]),
+                        "",
                         destination_of[corridor],
                         when,
                     )
                 )
-    movement = [*figure_columns, "origin_id", "corridor_id", "window_id", "count", "qualifier"]
+    movement = [*figure_columns, "origin_id", "corridor_id", "window_id", "count", "qualifier", "override_reason"]
     copy_rows("corridors_departure", [*movement, "departed_at"], departures)
     copy_rows("corridors_arrival", [*movement, "destination_id", "arrived_at"], arrivals)
     # The services keep each site's latest count as they write counts; rows written around them need it here.

@@ -20,8 +20,13 @@ serves a static file holding the overview's own bytes (the floor). Then:
 - **latency, one request at a time** (wrk, 1 connection, a few seconds each): every
   public page as visitors get it (kept), and the refresh answered 304 (If-None-Match);
 - **latency of a render**: the same pages made stale before each request (a new
-  generation, as a write does), one at a time: what the first visitor after a write
-  waits;
+  generation, as a write does, but nothing they show changed), one at a time;
+- **latency after a write** (the overview and its refresh): before each request, a new
+  count at one of the sites the overview lists, saved as a reporter saves it: what the
+  first visitor after that write waits (the parts of the page the write did not change
+  are kept by each server process: tracker/templatetags/fragments.py);
+- **a render with no part kept** (the overview, in this process with Django's test
+  client): a server process's first, or one after a write changed every part;
 - **throughput under 64 connections** (wrk, one thread): the overview and the static
   file in alternating slices, so that a shared machine's load falls on both alike;
 - **queries** of each page rendered (Django's test client on the same database);
@@ -76,9 +81,10 @@ import django  # noqa: E402
 
 django.setup()
 
-from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database  # noqa: E402
+from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database, write_a_count  # noqa: E402
 from dataset import build, describe  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.cache import caches  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -87,6 +93,9 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from corridors.models import Corridor  # noqa: E402
 from tracker import geo, pagecache  # noqa: E402
 from tracker.models import LatestCount, Site  # noqa: E402
+
+# The pages a write of a count changes, measured after one.
+OVERVIEWS = ("overview", "overview data (the refresh)", "overview (Ukrainian)")
 
 
 def use_database(label: str) -> str:
@@ -199,9 +208,38 @@ def rendered_latency(path: str, n: int) -> tuple[float, float]:
     return quantiles_ms(samples)
 
 
+def written_latency(path: str, n: int) -> tuple[float, float]:
+    """p50 and p95 in ms of `n` requests, each after a new count at a site the overview lists."""
+    samples = []
+    for i in range(n):
+        write_a_count(i)
+        time.sleep(pagecache.LOCAL_SECONDS + 0.05)  # until each server process has read the new generation
+        started = time.perf_counter()
+        status, _, _ = fetch(path)
+        samples.append(time.perf_counter() - started)
+        assert status == 200, (path, status)
+    return quantiles_ms(samples)
+
+
+def cold_renders(paths: dict[str, str], n: int = 5) -> dict[str, float]:
+    """The median time in ms of an overview rendered in this process with no part kept."""
+    client = Client()
+    out = {}
+    for label in OVERVIEWS:
+        samples = []
+        for _ in range(n):
+            caches["fragments"].clear()
+            pagecache._new_generation()
+            started = time.perf_counter()
+            assert client.get(paths[label]).status_code == 200
+            samples.append(time.perf_counter() - started)
+        out[label] = statistics.median(samples) * 1000
+    return out
+
+
 def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namespace) -> dict[str, object]:
     results: dict[str, object] = {}
-    sizes, kept, rendered = {}, {}, {}
+    sizes, kept, rendered, written = {}, {}, {}, {}
     for label, path in paths.items():
         status, body, _ = fetch(path)
         assert status == 200, (path, status)
@@ -210,14 +248,19 @@ def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namesp
         sample.add(*load(wrk, script, BASE + path, args.latency_seconds, 1))
         kept[label] = (sample.percentile(50), sample.percentile(95))
         rendered[label] = rendered_latency(path, args.renders)
-        log(f"{label}: kept {kept[label][0]:.1f}/{kept[label][1]:.1f} ms, rendered {rendered[label][0]:.0f} ms")
+        if label in OVERVIEWS:
+            written[label] = written_latency(path, args.renders)
+        log(
+            f"{label}: kept {kept[label][0]:.1f}/{kept[label][1]:.1f} ms, rendered {rendered[label][0]:.0f} ms"
+            + (f", after a write {written[label][0]:.0f}/{written[label][1]:.0f} ms" if label in written else "")
+        )
     etag = fetch("/en/overview/data/")[2]["ETag"]
     status, _, _ = fetch("/en/overview/data/", {"If-None-Match": etag})
     assert status == 304, status
     sample = Sample()
     sample.add(*load(wrk, script, BASE + "/en/overview/data/", args.latency_seconds, 1, [f"If-None-Match: {etag}"]))
     kept["the refresh, unchanged (304)"] = (sample.percentile(50), sample.percentile(95))
-    results.update(sizes=sizes, kept=kept, rendered=rendered)
+    results.update(sizes=sizes, kept=kept, rendered=rendered, written=written)
 
     # Throughput: the overview against the static file of the same bytes, in alternating slices.
     overview, floor = Sample(), Sample()
@@ -244,6 +287,7 @@ def table(
     label: str, data_set: list[str], queries: dict[str, int], results: dict[str, object], weight: int
 ) -> list[str]:
     sizes, kept, rendered = results["sizes"], results["kept"], results["rendered"]  # type: ignore[index]
+    written, cold = results["written"], results["cold"]  # type: ignore[index]
     overview, floor, ratios = results["throughput"]  # type: ignore[index,misc]
     q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
     lines = [
@@ -251,15 +295,21 @@ def table(
         "",
         *[f"- {line}" for line in data_set],
         "",
-        "| page | body | queries (rendered) | kept: p50 / p95 | rendered: p50 / p95 |",
-        "|---|---:|---:|---:|---:|",
+        "| page | body | queries (rendered) | kept: p50 / p95 | rendered: p50 / p95 | after a write: p50 / p95 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, (k50, k95) in kept.items():  # type: ignore[attr-defined]
         body = f"{sizes[name] / 1024:.1f} KB" if name in sizes else "0"
         n = str(queries[name]) if name in queries else "0"
         r = f"{rendered[name][0]:.0f} / {rendered[name][1]:.0f} ms" if name in rendered else "—"
-        lines.append(f"| {name} | {body} | {n} | {k50:.1f} / {k95:.1f} ms | {r} |")
+        w = f"{written[name][0]:.0f} / {written[name][1]:.0f} ms" if name in written else "—"
+        lines.append(f"| {name} | {body} | {n} | {k50:.1f} / {k95:.1f} ms | {r} | {w} |")
     lines += [
+        "",
+        "Rendered with no part kept (a server process's first render of the page, or after a write that changed "
+        "every part; in-process, the median of 5): "
+        + ", ".join(f"{name} {ms:.0f} ms" for name, ms in cold.items())
+        + ".",
         "",
         f"Throughput under {ARGS.connections} connections: the overview **{overview.rate:,.0f} req/s** "
         f"(p50 {overview.percentile(50):.0f} ms, p95 {overview.percentile(95):.0f} ms), the static file of its "
@@ -331,12 +381,14 @@ def main() -> None:
             log(line)
         paths = pages()
         queries = count_queries(paths)
+        cold = cold_renders(paths)
         # The floor: the overview's own bytes, as a static file served by the same gunicorn and WhiteNoise.
         floor_path.write_bytes(Client().get("/en/").content)
         connection.close()
         server = Server(url, tmp / f"gunicorn-{label}.log")
         try:
             results = measure(wrk, script, paths, ARGS)
+            results["cold"] = cold
             weight = map_weight()
         finally:
             server.stop()
@@ -348,7 +400,8 @@ def main() -> None:
         f"Run on {when} (commit `{git_commit()}`): 2 gunicorn sync workers, PostgreSQL and Redis on the same machine, "
         f"{os.cpu_count()} CPUs, load average {' → '.join(f'{x:.1f}' for x in loads)} (before, and after each data "
         f"set). Latencies one request at a time: kept ({ARGS.latency_seconds} s of wrk with one connection per "
-        f"page) and rendered ({ARGS.renders} requests, each after the kept pages went stale). Throughput: wrk with "
+        f"page), rendered ({ARGS.renders} requests, each after the kept pages went stale) and after a write "
+        f"({ARGS.renders} requests, each after a new count at a site the overview lists). Throughput: wrk with "
         f"one thread and {ARGS.connections} connections, {ARGS.slices} alternating slices of {ARGS.seconds} s."
     )
     lines = [textwrap.fill(summary, 88), ""]

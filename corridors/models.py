@@ -256,6 +256,10 @@ class CorridorWindow(TimeStamped):
             return self.Status.OPEN
         return self.Status.CLOSED
 
+    def minutes_left_at(self, now: dt.datetime) -> int:
+        """Whole minutes from `now` until the window closes, rounded down; 0 once it has."""
+        return max(0, int((self.ends_at - now).total_seconds() // 60))
+
     def local_starts_at(self) -> dt.datetime:
         return self.starts_at.astimezone(self.corridor.origin.zone)
 

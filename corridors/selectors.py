@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, Max, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag, FlagCheck
@@ -98,14 +98,17 @@ def window_totals(window_ids: Iterable[int]) -> dict[int, WindowTotals]:
         .values_list("window_id", "count", "qualifier")
     ):
         departures.setdefault(window_id, []).append((count, qualifier))
-    for window_id, count, qualifier, kind in (
+    # Whether the destination is a crossing as a subquery: a join to the sites was planned
+    # as a hash of every site, however few the arrivals.
+    at_a_crossing = Exists(Site.objects.filter(pk=OuterRef("destination_id"), kind=Site.Kind.CROSSING))
+    for window_id, count, qualifier, crossing in (
         Arrival.objects.filter(window_id__in=ids)
         .exclude(verification=Verification.RETRACTED)
         .order_by()
-        .values_list("window_id", "count", "qualifier", "destination__kind")
+        .values_list("window_id", "count", "qualifier", at_a_crossing)
     ):
         arrivals.setdefault(window_id, []).append((count, qualifier))
-        if kind == Site.Kind.CROSSING:
+        if crossing:
             at_crossing.add(window_id)
     totals: dict[int, WindowTotals] = {}
     for pk in ids:
@@ -149,11 +152,20 @@ def _attach(
         window.totals = totals.get(window.pk, WindowTotals())  # type: ignore[attr-defined]
 
 
-def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[CorridorSummary]:
+def attach_totals(windows: Sequence[CorridorWindow]) -> None:
+    """Each window's departure and arrival totals, as `totals`. Two queries, however many windows."""
+    totals = window_totals(w.pk for w in windows)
+    for window in windows:
+        window.totals = totals.get(window.pk, WindowTotals())  # type: ignore[attr-defined]
+
+
+def corridors_for_overview(now: dt.datetime, *, limit: int = 30, totals: bool = True) -> list[CorridorSummary]:
     """
     The corridors still in use first (closed ones last), each with its current and
-    coming windows or, when none are to come, its latest ones; flag counts and
-    departure/arrival totals attached. Six queries, each reading only the corridors shown.
+    coming windows or, when none are to come, its latest ones; flag counts and (unless
+    `totals` is false: attach_totals() then) departure/arrival totals attached, and each
+    window's `state` and `minutes_left` at `now`. Six queries, each reading only the
+    corridors shown.
     """
     is_closed = Case(When(status=Corridor.Status.CLOSED, then=Value(1)), default=Value(0))
     shown = Corridor.objects.annotate(is_closed=is_closed).order_by("is_closed", "name", "id").values("pk")[:limit]
@@ -163,6 +175,7 @@ def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[Corrido
         .annotate(is_closed=is_closed)
         .order_by("is_closed", "name", "id")
     )
+    # A query of its own: as a subquery of the one above, it was planned as a scan of every flag per corridor.
     flag_counts = dict(
         Flag.objects.filter(window__corridor__in=corridors, status__in=Flag.ACTIVE_STATUSES)
         .order_by()
@@ -192,7 +205,18 @@ def corridors_for_overview(now: dt.datetime, *, limit: int = 30) -> list[Corrido
         .order_by("starts_at", "id")
     )
     windows = upcoming + recent
-    _attach(windows, by_id, window_totals(w.pk for w in windows))
+    for window in windows:
+        window.corridor = by_id[window.corridor_id]  # loaded already, for local times
+    if totals:
+        attach_totals(windows)
+    for window in windows:
+        # What the clock makes of each window, on the window: the overview keeps each card
+        # while what it shows is the same (tracker/templatetags/fragments.py), and so
+        # must not read the clock itself.
+        state = window.status_at(now)
+        window.state = state  # type: ignore[attr-defined]
+        minutes_left = window.minutes_left_at(now) if state == CorridorWindow.Status.OPEN else None
+        window.minutes_left = minutes_left  # type: ignore[attr-defined]
     summaries = {c.pk: CorridorSummary(corridor=c, path=paths[c.pk], upcoming=c.pk in with_upcoming) for c in corridors}
     for window in windows:
         summaries[window.corridor_id].windows.append(window)
@@ -280,8 +304,11 @@ def recent_movements(*, limit: int = 10) -> list[Departure | Arrival]:
     return rows[:limit]
 
 
-def windows_with_movements(*, limit: int = 10) -> list[CorridorWindow]:
-    """The latest windows that departures or arrivals were linked to, with their totals. Three queries."""
+def windows_with_movements(*, limit: int = 10, totals: bool = True) -> list[CorridorWindow]:
+    """
+    The latest windows that departures or arrivals were linked to, with their totals
+    (unless `totals` is false: attach_totals() then). Three queries.
+    """
     linked = Q(id__in=Departure.objects.filter(window__isnull=False).values("window_id")) | Q(
         id__in=Arrival.objects.filter(window__isnull=False).values("window_id")
     )
@@ -290,7 +317,6 @@ def windows_with_movements(*, limit: int = 10) -> list[CorridorWindow]:
         .select_related("corridor__origin", "corridor__destination")
         .order_by("-starts_at", "-id")[:limit]
     )
-    totals = window_totals(w.pk for w in windows)
-    for window in windows:
-        window.totals = totals.get(window.pk, WindowTotals())  # type: ignore[attr-defined]
+    if totals:
+        attach_totals(windows)
     return windows

@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -110,6 +111,8 @@ def _fresh_page_cache(monkeypatch):
     """
     monkeypatch.setattr(pagecache, "cache", LocMemCache(f"pages-{uuid.uuid4()}", {}))
     monkeypatch.setattr(pagecache, "local", pagecache.Local())
+    # The parts of pages kept by content (tracker/templatetags/fragments.py): each test renders its own.
+    caches["fragments"].clear()
 
 
 @pytest.fixture(autouse=True)

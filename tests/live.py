@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -222,3 +224,75 @@ class Gunicorn(Process):
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> requests.Response:
         return requests.get(self.base + path, headers=headers, timeout=30)
+
+
+def unit_settings(unit: Path) -> dict[str, str]:
+    """The [Service] settings of a systemd unit of deploy/ (the last one where a key repeats)."""
+    settings: dict[str, str] = {}
+    section = ""
+    for raw in unit.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+class Supervised:
+    """
+    A unit of deploy/ run as systemd runs it, without systemd: its ExecStart (with this
+    interpreter for the deployment's /srv/tracker/.venv/bin/<program>), started again
+    RestartSec after each exit for which its Restart= says so (`always`: any exit, a
+    kill included; `on-failure`: a non-zero status or a signal; `no`: none). `exits`
+    lists the return codes it saw (negative: killed by that signal), `processes` those
+    it started, in order.
+    """
+
+    def __init__(self, unit: str, log_dir: Path, env: dict[str, str], *, args: tuple[str, ...] = ()) -> None:
+        settings = unit_settings(ROOT / "deploy" / unit)
+        program, *unit_args = shlex.split(settings["ExecStart"])
+        assert program.startswith("/srv/tracker/.venv/bin/"), program
+        self.command = [sys.executable, "-m", Path(program).name, *unit_args, *args]
+        self.restart = settings.get("Restart", "no")
+        self.restart_sec = float(settings.get("RestartSec", "0.1"))  # systemd's default: 100 ms
+        self.name, self.env, self.log_dir = Path(unit).stem, env, log_dir
+        self.exits: list[int] = []
+        self.processes: list[Process] = []
+        self._stopping = threading.Event()
+        self._start()
+        self._thread = threading.Thread(target=self._supervise, daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        self.processes.append(Process(self.name, self.command, self.env, self.log_dir))
+
+    @property
+    def current(self) -> Process:
+        return self.processes[-1]
+
+    def _restarts(self, code: int) -> bool:
+        return self.restart == "always" or (self.restart == "on-failure" and code != 0)
+
+    def _supervise(self) -> None:
+        while True:
+            code = self.current.process.wait()
+            if self._stopping.is_set():
+                return
+            self.exits.append(code)
+            if not self._restarts(code) or self._stopping.wait(self.restart_sec):
+                return
+            self._start()
+
+    def ready(self, line: str = " ready.") -> bool:
+        """Whether the process running now has said it is ready."""
+        return self.current.alive() and line in self.current.output()
+
+    def output(self) -> str:
+        return "".join(process.output() for process in self.processes)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.current.stop()
+        self._thread.join(timeout=30)

@@ -27,6 +27,17 @@ shared cache for the generation at most once every LOCAL_SECONDS: a visitor of a
 page costs no round trip to Redis, and a write reaches every process within that
 second (at once in the process that wrote it). When the cache cannot be reached, every
 request renders the page (the cache fails open: tracker/cache.py).
+
+After a write, one request renders each page: the first to claim it (an atomic add in
+the shared cache). The requests that come while it renders are served the page as it
+was before the write, if it has not expired, instead of rendering it too: a news spike
+then costs one render per write and page, not one per visitor who came meanwhile, and
+the new figure is on the page as soon as that render is done (within a second or so,
+well inside the overview's refresh interval). A page that expired (MAX_AGE, or a window
+opening or closing) is never served; without a page from before, each request renders.
+The parts of a page that did not change since it was last rendered come from each
+process's memory (tracker/templatetags/fragments.py), so a render after a write costs
+the queries and the parts the write changed.
 """
 
 from __future__ import annotations
@@ -61,6 +72,9 @@ cache: Any = default_cache
 # How long a process trusts the generation it last read, and how many pages it keeps in memory.
 LOCAL_SECONDS = 1.0
 LOCAL_PAGES = 200
+# How long the request rendering a page after a write holds its claim at most (should it
+# die meanwhile, another renders it after this); meanwhile the others serve the page as it was.
+RENDER_CLAIM_SECONDS = 10
 
 # What a public page shows, by model ("app_label.ModelName"): a save or delete of any of
 # them makes every kept page stale. tests/tracker/test_pagecache.py checks that every
@@ -201,19 +215,47 @@ def serve(
     key = f"pages:{name}:{get_language()}:{canonical_query(params)}"
     generation = local.current_generation()
     now = timezone.now()
-    kept = _kept(key, generation, now)
-    if kept is None:
-        rendered = render()
-        if rendered.response.status_code != 200:
-            patch_vary_headers(rendered.response, ("Cookie",))
-            return rendered.response
-        kept = _keep(key, rendered, generation, now)
+    kept = _kept(key, generation, now) or _render_once(key, render, generation, now)
+    if isinstance(kept, HttpResponse):  # not a page (a 404): as it is, not kept
+        patch_vary_headers(kept, ("Cookie",))
+        return kept
     response = HttpResponse(kept.body, content_type=kept.content_type)
     response["ETag"] = kept.etag
     patch_cache_control(response, no_cache=True)
     patch_vary_headers(response, ("Cookie",))
     # 304 when the request sends this ETag back (typed as possibly None: only when given no response).
     return get_conditional_response(request, etag=kept.etag, response=response) or response
+
+
+def _render_once(
+    key: str, render: Callable[[], Rendered], generation: str | None, now: dt.datetime
+) -> Kept | HttpResponse:
+    """
+    The page rendered and kept, or, while another request renders it after a write, the
+    page as it was before (see the module's docstring); a response that is not a page
+    (not 200) as it is, not kept.
+    """
+    stale = _stale(key, now)
+    claim = f"{key}:rendering"
+    if stale is not None and not cache.add(claim, 1, timeout=RENDER_CLAIM_SECONDS):
+        return stale
+    try:
+        rendered = render()
+        if rendered.response.status_code != 200:
+            return rendered.response
+        return _keep(key, rendered, generation, now)
+    finally:
+        if stale is not None:
+            cache.delete(claim)
+
+
+def _stale(key: str, now: dt.datetime) -> Kept | None:
+    """The page kept under `key` for an earlier generation (before the latest write), if it has not expired."""
+    for source in (local.get, cache.get):
+        found = source(key)
+        if isinstance(found, Kept) and found.expires > now.timestamp():
+            return found
+    return None
 
 
 def _kept(key: str, generation: str | None, now: dt.datetime) -> Kept | None:

@@ -66,18 +66,29 @@ def latest_count_of(site_ids: Iterable[int]) -> dict[int, CivilianCount]:
     return {row.site_id: row.civilian_count for row in rows}
 
 
-def latest_counts(*, site_ids: Iterable[int]) -> dict[int, SiteCounts]:
+def latest_counts(
+    *, site_ids: Iterable[int], latest_as_of: Mapping[int, dt.datetime] | None = None
+) -> dict[int, SiteCounts]:
     """
     The latest count of each of these sites, with the other sources' latest counts from
     within DISAGREEMENT_WINDOW of it, so that a page shows both figures where sources
-    differ. Retracted counts are left out: their source withdrew them. One query, which
-    reads only each site's counts of that window (LatestCount says where it ends), however
-    long the site's history.
+    differ. Retracted counts are left out: their source withdrew them. Two queries (one
+    when the caller read `latest_as_of`, the time of each site's latest count, from
+    LatestCount): each site's counts are read from where its window starts, by the
+    (site, as_of) index, however long its history.
     """
+    if latest_as_of is None:
+        latest_as_of = dict(LatestCount.objects.filter(site_id__in=list(site_ids)).values_list("site_id", "as_of"))
+    if not latest_as_of:
+        return {}
+    # One range per site (a join with LatestCount was planned as a scan of every count of
+    # these sites, which grows with their history).
+    in_window = Q()
+    for site_id, as_of in latest_as_of.items():
+        in_window |= Q(site_id=site_id, as_of__gte=as_of - DISAGREEMENT_WINDOW)
     per_source = (
-        CivilianCount.objects.filter(site_id__in=list(site_ids))
+        CivilianCount.objects.filter(in_window)
         .exclude(verification=Verification.RETRACTED)
-        .filter(as_of__gte=F("site__latest_count__as_of") - Value(DISAGREEMENT_WINDOW))
         .annotate(
             rank=Window(
                 RowNumber(), partition_by=[F("site_id"), F("source_id")], order_by=[F("as_of").desc(), F("id").desc()]
@@ -100,10 +111,10 @@ def latest_counts(*, site_ids: Iterable[int]) -> dict[int, SiteCounts]:
 def sites_with_counts(*, limit: int = 50) -> list[SiteCounts]:
     """Sites that have a count, the largest latest count first (where most people are). Two queries."""
     largest = list(
-        LatestCount.objects.order_by("-count", "site__name", "site_id").values_list("site_id", flat=True)[:limit]
+        LatestCount.objects.order_by("-count", "site__name", "site_id").values_list("site_id", "as_of")[:limit]
     )
-    summaries = latest_counts(site_ids=largest)
-    return [summaries[pk] for pk in largest if pk in summaries]
+    summaries = latest_counts(site_ids=[pk for pk, _ in largest], latest_as_of=dict(largest))
+    return [summaries[pk] for pk, _ in largest if pk in summaries]
 
 
 def latest_figure_time() -> dt.datetime | None:

@@ -319,6 +319,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Parts of public pages, each kept under a key made of its content (tracker/templatetags/fragments.py):
+# never stale, so each process keeps its own, in memory; the least used go first.
+CACHES["fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragments",
+    "OPTIONS": {"MAX_ENTRIES": 3000},
+}
 
 # --- Celery -----------------------------------------------------------------
 

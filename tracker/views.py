@@ -22,7 +22,7 @@ from corridors.models import Corridor
 from tracker import charts, geo, pagecache, permissions, selectors
 from tracker.models import Site
 from tracker.pagecache import Rendered
-from tracker.templatetags.dashboard import figure, number
+from tracker.templatetags.dashboard import calendar, figure, number
 
 # The map page's tables, a page at a time: complete without JavaScript, and light at any size.
 MAP_TABLE_ROWS = 100
@@ -30,21 +30,25 @@ MAP_TABLE_ROWS = 100
 
 def _render_overview(request: HttpRequest, template: str) -> Rendered:
     now = timezone.now()
-    corridors = corridor_selectors.corridors_for_overview(now)
+    corridors = corridor_selectors.corridors_for_overview(now, totals=False)
+    windows = [window for summary in corridors for window in summary.windows]
+    comparisons = corridor_selectors.windows_with_movements(totals=False)
+    corridor_selectors.attach_totals([*windows, *comparisons])  # both in one go: two queries, not four
     context = {
         "now": now,
+        # What the date tags read of the clock: part of the key of each kept fragment.
+        "calendar": calendar(now),
         "corridors": corridors,
         "sites": selectors.sites_with_counts(),
         "movements": corridor_selectors.recent_movements(),
-        "comparisons": corridor_selectors.windows_with_movements(),
-        "hostilities": selectors.recent_hostilities(),
+        "comparisons": comparisons,
+        "hostilities": list(selectors.recent_hostilities()),
         # Beside "Data as of <now>": figures from May 2022 must not read as current.
         "latest_figure_at": max(
             (t for t in (selectors.latest_figure_time(), corridor_selectors.latest_movement_time()) if t is not None),
             default=None,
         ),
     }
-    windows = [window for summary in corridors for window in summary.windows]
     return Rendered(render(request, template, context), changes_at=corridor_selectors.next_window_change(windows, now))
 
 

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from corridors.models import Flag, FlagCheck
 from tests import factories
-from tests.live import Gunicorn, PrivateRedis, beat, wait_for, worker
+from tests.live import Gunicorn, PrivateRedis, Supervised, app_env, beat, wait_for, worker
 from tracker.models import HostilityReport
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -269,6 +269,64 @@ def test_a_worker_that_meets_an_unrecoverable_error_exits_non_zero(scene, redis_
     wait_for(lambda: not doomed.alive(), 60, "the worker stopped after the unrecoverable error")
     assert doomed.process.returncode != 0, doomed.output()[-3000:]
     assert "Unrecoverable error" in doomed.output()
+
+
+def test_under_the_units_restart_policy_a_killed_or_crashed_worker_comes_back_and_flags_again(
+    scene, redis_server, processes, tmp_path
+):
+    """
+    deploy/tracker-worker.service run as systemd runs it (its ExecStart, Restart= and
+    RestartSec=, by tests/live.py's Supervised): a worker killed, or stopped by the
+    unrecoverable broker error of issue 10 (exiting non-zero), is started again, and the
+    reports written while it was down are flagged.
+    """
+    armed = tmp_path / "armed"
+    env = app_env(redis_server.url, TRACKER_TEST_FAULT_FILE=str(armed))
+    args = ("--include=tests.worker_faults", f"--hostname=supervised-{uuid.uuid4().hex[:8]}@%h")
+    supervised = Supervised("tracker-worker.service", tmp_path, env, args=args)
+    processes(supervised)
+    assert supervised.restart == "always"
+    processes(beat(tmp_path, redis_server.url))
+    server = Gunicorn(tmp_path, redis_server.url)
+    processes(server)
+    wait_for(supervised.ready, 60, "the worker started")
+
+    def report(minute: int) -> int:
+        response = requests.post(
+            server.base + "/api/v1/hostilities/",
+            json={
+                "site": scene["site"],
+                "source": scene["source"],
+                "kind": "shelling",
+                "started_at": f"2022-05-05T09:{minute:02d}:00Z",
+            },
+            headers={"Authorization": f"Token {scene['token']}"},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    reports = [report(0)]
+    wait_for(lambda: all_flagged(reports), 30, "a report was flagged")
+
+    supervised.current.kill(signal.SIGKILL)
+    reports.append(report(1))
+    wait_for(lambda: len(supervised.processes) == 2 and supervised.ready(), 60, "the killed worker was started again")
+    assert supervised.exits == [-signal.SIGKILL]
+    wait_for(lambda: all_flagged(reports), 60, "the report written while the worker was dead was flagged")
+
+    armed.touch()
+    redis_server.stop()
+    redis_server.start()
+    wait_for(lambda: len(supervised.exits) == 2, 60, "the worker stopped after the unrecoverable error")
+    armed.unlink()  # a fault of that worker only: disarmed before the supervisor starts the next
+    assert supervised.exits[1] > 0, "it exited with a failure status, not killed"
+    assert "Unrecoverable error" in supervised.processes[1].output()
+    reports.append(report(2))
+    wait_for(lambda: len(supervised.processes) == 3 and supervised.ready(), 60, "the crashed worker was started again")
+    wait_for(lambda: all_flagged(reports), 60, "the report written while it was down was flagged")
+    wait_for(lambda: health(server)[0] == 200, 30, "/health/ said 200 with the new worker")
+    assert len(supervised.exits) == 2
 
 
 def metrics(server: Gunicorn) -> dict[tuple[str, tuple], float]:

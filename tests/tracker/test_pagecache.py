@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 import time_machine
 from django.apps import apps
+from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import translation
 
+from corridors import selectors as corridor_selectors
 from corridors import services as corridor_services
 from corridors.models import Flag
 from tests import factories
 from tracker import geo, pagecache, services
 from tracker.models import CivilianCount, HostilityReport
+from tracker.templatetags.fragments import digest
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -274,3 +279,166 @@ class TestManyProcesses:
         for site in sites:
             public.get(en("tracker:site", site.pk))
         assert list(pagecache.local.pages) == [f"pages:site:{site.pk}:en:" for site in sites[2:]]
+
+
+def rendered(response, name: str) -> int:
+    """How many times the request rendered this template (an include of a kept part is not rendered)."""
+    return [t.name for t in response.templates].count(name)
+
+
+class TestParts:
+    """
+    A render after a write re-renders only the parts of the overview the write changed:
+    each corridor's card, each site's row and each small table is kept under a key made
+    of what it shows (tracker/templatetags/fragments.py).
+    """
+
+    @pytest.fixture
+    def two_corridors(self, window):
+        other = factories.WindowFactory(corridor=factories.CorridorFactory(name="Mariupol → Berdiansk"))
+        return window, other
+
+    @time_machine.travel(OPENS + dt.timedelta(hours=1), tick=False)
+    def test_a_write_re_renders_only_the_parts_it_changed(self, public, two_corridors):
+        first = public.get(en("tracker:overview_data"))
+        assert rendered(first, "corridors/_overview_card.html") == 2
+        factories.CivilianCountFactory(site=factories.SiteFactory(name="Orikhiv"), count=777)
+        pagecache._new_generation()  # the count's commit
+        second = public.get(en("tracker:overview_data"))
+        assert "about 777 people" in text_of(second)
+        assert rendered(second, "corridors/_overview_card.html") == 0
+        assert rendered(second, "tracker/_overview_site_row.html") == 1
+        assert "Mariupol → Berdiansk" in text_of(second)
+
+    @time_machine.travel(OPENS + dt.timedelta(hours=1), tick=False)
+    def test_a_changed_corridor_is_rendered_again_and_only_it(self, public, two_corridors):
+        window, _other = two_corridors
+        public.get(en("tracker:overview_data"))
+        factories.FlagFactory(window=window)
+        pagecache._new_generation()
+        response = public.get(en("tracker:overview_data"))
+        assert "1 flag" in text_of(response)
+        assert rendered(response, "corridors/_overview_card.html") == 1
+
+    def test_the_time_left_moves_on_every_minute(self, public, window):
+        for minutes, text in [(60, "Open now 9 h 0 min left"), (61, "Open now 8 h 59 min left")]:
+            with time_machine.travel(OPENS + dt.timedelta(minutes=minutes), tick=False):
+                pagecache._new_generation()
+                assert text in text_of(public.get(en("tracker:overview_data")))
+
+    @pytest.mark.parametrize(
+        ("utc", "shown"),
+        [
+            # 23:50 in Kyiv on New Year's Eve: a day of this year is shown without its year.
+            (dt.datetime(2022, 12, 31, 21, 50, tzinfo=UTC), "08:00–18:00 on 5 May UTC+3"),
+            # Ten minutes after midnight in Kyiv (22:10 UTC): the same day is of last year.
+            (dt.datetime(2022, 12, 31, 22, 10, tzinfo=UTC), "08:00–18:00 on 5 May 2022 UTC+3"),
+        ],
+    )
+    def test_a_day_of_last_year_says_its_year_from_midnight_in_its_zone(self, public, window, utc, shown):
+        with time_machine.travel(dt.datetime(2022, 12, 31, 21, 50, tzinfo=UTC), tick=False):
+            public.get(en("tracker:overview_data"))  # kept, parts included
+        with time_machine.travel(utc, tick=False):
+            pagecache._new_generation()
+            assert shown in text_of(public.get(en("tracker:overview_data")))
+
+    def test_each_language_has_its_own_parts(self, public, window):
+        assert "Closed" in text_of(public.get(en("tracker:overview_data")))
+        assert "Закрите" in text_of(public.get(uk("tracker:overview_data")))
+
+    def test_every_kept_part_reads_only_what_its_key_is_made_of(self):
+        """
+        A part is kept under the digest of the rows given to it: its template must get
+        those and nothing else (`include … only`), or it could show something its key
+        does not cover, and go on showing it after it changed.
+        """
+        templates = [p for d in settings.TEMPLATES[0]["DIRS"] for p in d.rglob("*.html")]
+        parts = []
+        for path in templates:
+            for tag in re.findall(r"{% cache .*?%}.*?{% endcache %}", path.read_text(), flags=re.S):
+                parts.append(tag)
+                assert 'using="fragments"' in tag, (path, tag)
+                body = re.sub(r"^{% cache .*?%}|{% endcache %}$", "", tag)
+                assert re.fullmatch(r"{% include \"[^\"]+\"( with [^%]*)? only %}", body), (path, tag)
+                assert "LANGUAGE_CODE calendar" in tag, (path, tag)
+        assert len(parts) >= 4
+
+
+class TestDigest:
+    def test_equal_rows_read_twice_have_the_same_digest_and_a_change_gives_another(self, window):
+        now = OPENS + dt.timedelta(hours=1)
+        first = corridor_selectors.corridors_for_overview(now)
+        assert digest(first[0]) == digest(corridor_selectors.corridors_for_overview(now)[0])
+        window.corridor.origin.name = "Another name"
+        window.corridor.origin.save()
+        assert digest(first[0]) != digest(corridor_selectors.corridors_for_overview(now)[0])
+        later = corridor_selectors.corridors_for_overview(now + dt.timedelta(minutes=1))
+        assert digest(first[0]) != digest(later[0])  # a minute less left
+
+    def test_a_query_set_not_read_yet_is_refused(self, window):
+        with pytest.raises(TypeError):
+            digest(HostilityReport.objects.all())
+
+
+class TestOneRenderAfterAWrite:
+    """
+    After a write, the first request renders the page; those that come while it renders
+    get the page as it was, instead of all rendering it at once (a news spike would
+    otherwise pile up renders on every web process).
+    """
+
+    @staticmethod
+    def serve(rf, render):
+        with translation.override("en"):
+            return pagecache.serve(rf.get("/en/"), "overview", render)
+
+    @staticmethod
+    def page(text, calls, *, hold=None):
+        def render():
+            calls.append(text)
+            if hold is not None:
+                hold[0].set()
+                assert hold[1].wait(10)
+            return pagecache.Rendered(HttpResponse(text))
+
+        return render
+
+    def test_the_others_get_the_page_as_it_was_until_the_new_one_is_rendered(self, rf):
+        calls = []
+        assert self.serve(rf, self.page("before", calls)).content == b"before"
+        pagecache._new_generation()  # a write commits
+        hold = (threading.Event(), threading.Event())
+        first = []
+        renderer = threading.Thread(target=lambda: first.append(self.serve(rf, self.page("after", calls, hold=hold))))
+        renderer.start()
+        try:
+            assert hold[0].wait(10)  # the first request is rendering
+            meanwhile = [self.serve(rf, self.page("rendered again", calls)) for _ in range(3)]
+        finally:
+            hold[1].set()
+            renderer.join(10)
+        assert [r.content for r in meanwhile] == [b"before"] * 3
+        assert first[0].content == b"after"
+        assert calls == ["before", "after"]
+        assert self.serve(rf, self.page("rendered again", calls)).content == b"after"
+
+    def test_a_render_that_fails_lets_the_next_request_render(self, rf):
+        calls = []
+        self.serve(rf, self.page("before", calls))
+        pagecache._new_generation()
+
+        def failing():
+            raise RuntimeError("the database went away")
+
+        with pytest.raises(RuntimeError):
+            self.serve(rf, failing)
+        assert self.serve(rf, self.page("after", calls)).content == b"after"
+
+    def test_an_expired_page_is_never_served_while_another_renders(self, rf):
+        calls = []
+        with time_machine.travel(OPENS, tick=False):
+            self.serve(rf, self.page("before", calls))
+        pagecache._new_generation()
+        pagecache.cache.add("pages:overview:en::rendering", 1)  # another request is rendering it
+        with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE), tick=False):
+            assert self.serve(rf, self.page("after", calls)).content == b"after"

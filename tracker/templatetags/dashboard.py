@@ -106,6 +106,18 @@ def day_of(value: dt.datetime) -> str:
     return formats.date_format(value, "MONTH_DAY_FORMAT" if same_year else "DATE_FORMAT")
 
 
+def calendar(now: dt.datetime) -> str:
+    """
+    What day_of() reads of the clock, as a key for fragments kept while they show the
+    same (tracker/templatetags/fragments.py): the year, the same in every zone but
+    around New Year (zones run from UTC−12 to UTC+14); then the quarter of an hour, on
+    which every zone's midnight falls.
+    """
+    if (now - dt.timedelta(hours=12)).year == (now + dt.timedelta(hours=14)).year:
+        return str(now.year)
+    return f"{now:%Y-%m-%dT%H}:{now.minute // 15}"
+
+
 def span_text(start: dt.datetime, end: dt.datetime, zone_name: str) -> str:
     """ "08:00–18:00 on 5 May", or "22:00 on 5 May – 06:00 on 6 May" across midnight, in the zone."""
     tz = zone(zone_name)
@@ -159,7 +171,12 @@ def hostility_when(report: Any) -> str:
 @register.simple_tag
 def time_left(window: Any, now: dt.datetime) -> str:
     """ "3 h 20 min left" for an open window; rounded down to the minute."""
-    minutes = max(0, int((window.ends_at - now).total_seconds() // 60))
+    return minutes_left(window.minutes_left_at(now))
+
+
+@register.simple_tag
+def minutes_left(minutes: int) -> str:
+    """ "3 h 20 min left", from the minutes an open window has left (`CorridorWindow.minutes_left_at`)."""
     hours, minutes = divmod(minutes, 60)
     if hours:
         return _("%(hours)s h %(minutes)s min left") % {"hours": hours, "minutes": minutes}
