@@ -144,9 +144,9 @@ class CorridorAdmin(CoordinatorAdmin):
         "ceasefire_announced",
         "verification",
         "organisation",
-        "created_by",
+        "entered_by",
     )
-    readonly_fields = ("organisation", "created_by")
+    readonly_fields = ("organisation", "entered_by")
     inlines = (WaypointInline, WindowInline)
     # The announcement is a figure: its time is read as the figures' are (windows are not).
     formfield_overrides = FigureAdmin.formfield_overrides
@@ -323,7 +323,7 @@ class FlagAdmin(RoleAdmin):
         "certainty",
         "status",
         "raised_at",
-        "reviewed_by",
+        "reviewer",
         "reviewed_at",
         "review_note",
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.syndication.views import Feed
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -68,7 +69,8 @@ class FlagFeed(Feed):
         return flag_title(item)
 
     def item_description(self, item: Flag) -> str:
-        return render_to_string("corridors/feeds/flag.html", {"flag": item})
+        # A feed is public: it names a reviewer's organisation, never the person.
+        return render_to_string("corridors/feeds/flag.html", {"flag": item, "user": AnonymousUser()})
 
     def item_link(self, item: Flag) -> str:
         return reverse("corridors:corridor", args=[item.window.corridor_id]) + f"#window-{item.window_id}"

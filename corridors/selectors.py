@@ -245,7 +245,7 @@ def corridor_windows(corridor: Corridor) -> list[CorridorWindow]:
 
 def _flags_with_context() -> QuerySet[Flag]:
     return Flag.objects.select_related(
-        "window__corridor__origin", "hostility__site", "hostility__source", "reviewed_by"
+        "window__corridor__origin", "hostility__site", "hostility__source", "reviewed_by__organisation"
     )
 
 

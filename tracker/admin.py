@@ -28,13 +28,15 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
-from tracker import accounts, permissions, services
+from tracker import accounts, permissions, secrecy, services
 from tracker.admin_time import ZonedSplitDateTime
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
     CivilianCount,
+    ExactPositionRead,
     HostilityReport,
     Organisation,
     SecurityEvent,
@@ -56,8 +58,60 @@ admin.site.index_title = _("Data entry")
 ZONED_TIMES: dict[Any, dict[str, Any]] = {models.DateTimeField: {"widget": ZonedSplitDateTime}}
 
 
+def person_shown(person: User | None, *, organisation_id: int | None = None) -> str:
+    """
+    A staff account as the person reading the admin may see it: its user name to a
+    coordinator, an admin, or a member of the same organisation; to anyone else only
+    the organisation (tracker.permissions.can_see_people_of).
+    """
+    if person is None:
+        return "-"
+    request = accounts.current_request()
+    viewer = getattr(request, "user", None)
+    if permissions.can_see_people_of(viewer, person.organisation_id) or (viewer is not None and viewer.pk == person.pk):
+        return person.get_username()
+    if person.organisation is not None:
+        return _("someone at %(organisation)s") % {"organisation": person.organisation}
+    return _("a member of staff")
+
+
+class PeopleMaskedHistory(HistoricalRecordContextHelper):
+    """A change's old and new accounts (created_by, reviewed_by...) as the reader may see them."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        if isinstance(value, User):
+            return person_shown(value)
+        return super().prepare_delta_change_value(change, value)
+
+
 class RoleAdmin(SimpleHistoryAdmin):
-    """Any staff member may look; subclasses say who may write. Django's per-model permissions are not used."""
+    """
+    Any staff member may look; subclasses say who may write. Django's per-model
+    permissions are not used. Staff accounts (who entered, who reviewed, who changed
+    what in the history) show as `person_shown` gives them: a reporter sees the people
+    of their own organisation, and of any other only the organisation.
+    """
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any) -> Any:
+        return PeopleMaskedHistory(self.model, historical_record)
+
+    def set_history_delta_changes(self, request: HttpRequest, historical_records: Any, **kwargs: Any) -> None:
+        super().set_history_delta_changes(request, historical_records, **kwargs)
+        for record in historical_records:
+            user = record.history_user
+            if user is not None and person_shown(user) != user.get_username():
+                # The history list prints the account and links to it by id: show a
+                # stand-in that names the organisation, with no id to link to.
+                record.history_user_id = None
+                record._state.fields_cache["history_user"] = User(username=person_shown(user))
+
+    @admin.display(description=_("entered by"))
+    def entered_by(self, obj: Any) -> str:
+        return person_shown(obj.created_by)
+
+    @admin.display(description=_("reviewed by"))
+    def reviewer(self, obj: Any) -> str:
+        return person_shown(obj.reviewed_by)
 
     formfield_overrides = ZONED_TIMES
 
@@ -158,7 +212,7 @@ class FigureAdmin(RoleAdmin):
     formfield_overrides = {
         models.DateTimeField: {"form_class": FigureDateTimeField, "widget": ZonedSplitDateTime},
     }
-    readonly_fields: tuple[str, ...] = ("organisation", "created_by", "created_at", "updated_at")
+    readonly_fields: tuple[str, ...] = ("organisation", "entered_by", "created_at", "updated_at")
     list_select_related: tuple[str, ...] = ("source", "organisation")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -318,6 +372,7 @@ def site_position(site: Site, *, exact: bool) -> str:
     if site.restricted and not exact:
         latitude, longitude = site.public_coordinates()
         return _("about %(lat).1f, %(lon).1f (restricted)") % {"lat": latitude, "lon": longitude}
+    secrecy.shown([site])
     return f"{site.latitude:.5f}, {site.longitude:.5f}"
 
 
@@ -351,6 +406,25 @@ class SiteAdmin(RoleAdmin):
     autocomplete_fields = ("parent",)
     list_select_related = ("parent",)
     fields = ("name", "kind", "parent", "latitude", "longitude", "timezone", "restricted")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_view_exact_location(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """
+        Those who may see where the shelters are. Anyone else on the staff only picks a
+        figure's site by its name (public) in the search box of the figure's form: a
+        reporter needs nothing more from the sites' admin, so nothing more of it answers.
+        """
+        if permissions.can_view_exact_location(request.user):
+            return True
+        match = getattr(request, "resolver_match", None)
+        return (
+            obj is None
+            and match is not None
+            and match.url_name == "autocomplete"
+            and super().has_view_permission(request)
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return permissions.can_manage_places(request.user)
@@ -395,13 +469,38 @@ class SiteAdmin(RoleAdmin):
     def delete_model(self, request: HttpRequest, obj: Site) -> None:
         services.site_delete(site=obj, user=request.user)
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        site = self.get_object(request, object_id)
+        if site is not None and permissions.can_view_exact_location(request.user):
+            secrecy.shown([site])  # in the form's latitude and longitude
+        return response
+
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
-        # The history diff would show earlier exact coordinates.
+        # The history diff shows earlier exact coordinates, those of when it was restricted too.
+        restricted = self._ever_restricted(request, object_id)
+        response = super().history_view(request, object_id, extra_context)
+        if restricted is not None:
+            secrecy.shown_ids([restricted])
+        return response
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> Any:
+        restricted = self._ever_restricted(request, object_id)
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        if restricted is not None:
+            secrecy.shown_ids([restricted])
+        return response
+
+    def _ever_restricted(self, request: HttpRequest, object_id: str) -> int | None:
+        """The site's id if it is or was restricted (its history holds exact positions); 403 if not for this user."""
+        site = self.get_object(request, object_id)
+        if site is None or not (site.restricted or site.history.filter(restricted=True).exists()):
+            return None
         if not permissions.can_view_exact_location(request.user):
-            site = self.get_object(request, object_id)
-            if site is not None and site.restricted:
-                raise PermissionDenied
-        return super().history_view(request, object_id, extra_context)
+            raise PermissionDenied
+        return site.pk
 
 
 @admin.register(CivilianCount)
@@ -528,4 +627,57 @@ class SecurityEventAdmin(admin.ModelAdmin):
             ]
             # A user agent or a typed user name could be a spreadsheet formula: the API's CSV rule.
             writer.writerow([csv_cell(value) for value in row])
+        return response
+
+
+@admin.register(ExactPositionRead)
+class ExactPositionReadAdmin(admin.ModelAdmin):
+    """
+    The access log of exact positions: who read where a restricted site is, when and
+    through what. Admins read, filter and export it; nobody adds, changes or deletes a line.
+    """
+
+    list_display = ("at", "username", "site_name", "through", "path", "ip_address")
+    list_filter = ("through", "at")
+    search_fields = ("username", "site_name", "path", "ip_address")
+    date_hierarchy = "at"
+    fields = ("at", "user", "username", "site", "site_name", "through", "path", "ip_address")
+    readonly_fields = fields
+    actions = ["export_csv"]
+    list_per_page = 100
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Export the selected reads as CSV"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[ExactPositionRead]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="exact-position-reads-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["at", "username", "user_id", "site_id", "site_name", "through", "path", "ip_address"])
+        for read in queryset.order_by("at", "id").iterator(chunk_size=2000):
+            row = [
+                read.at.isoformat(),
+                read.username,
+                read.user_id or "",
+                read.site_id or "",
+                read.site_name,
+                read.through,
+                read.path,
+                read.ip_address or "",
+            ]
+            writer.writerow([csv_cell(value) for value in row])  # a name could be a spreadsheet formula
         return response

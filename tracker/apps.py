@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,3 +13,10 @@ class TrackerConfig(AppConfig):
         signals.connect()
         pagecache.connect()
         admin_time.install()
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """Django's admin, on our site: no model admin answers questions about exact positions (tracker/adminsite.py)."""
+
+    default = False  # not the tracker app's own config
+    default_site = "tracker.adminsite.AdminSite"

@@ -23,9 +23,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 
-from tracker import accounts
+from tracker import accounts, secrecy
 from tracker.metrics import REQUEST_LATENCY
 
 log = logging.getLogger("tracker.requests")
@@ -53,6 +54,29 @@ class RequestContextMiddleware:
             return self.get_response(request)
         finally:
             accounts.reset_current_request(token)
+
+
+class ExactPositionMiddleware:
+    """
+    A response that carries a restricted site's exact position (tracker/secrecy.py,
+    `shown`) is for its reader alone: `Cache-Control: private, no-store` and
+    `Vary: Authorization, Cookie`, so that no shared cache (a proxy, a CDN) keeps it
+    and serves it to the public; and each such site is written to the access log.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        site_ids = secrecy.shown_in(request)
+        if site_ids:
+            if "max-age" in response.get("Cache-Control", ""):
+                patch_cache_control(response, max_age=0)
+            patch_cache_control(response, private=True, no_store=True)
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+            secrecy.reads_record(request=request, response=response, site_ids=site_ids)
+        return response
 
 
 class SecondFactorMiddleware:

@@ -686,6 +686,49 @@ class SecurityEvent(models.Model):
         return f"{self.get_kind_display()}: {self.username or '-'}"
 
 
+class ExactPositionRead(models.Model):
+    """
+    One line of the access log of exact positions: a person read where a restricted
+    site is exactly (a page, the admin, the API or an export), so the organisation can
+    answer "who saw where this shelter is". Written once the response is made
+    (tracker/secrecy.py); admins read and export it in the admin; nobody edits it.
+    """
+
+    class Channel(models.TextChoices):
+        PAGE = "page", _("Page")
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        EXPORT = "export", _("Export (CSV, GeoJSON)")
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # As they were then: the account or the site may later be renamed or deleted.
+    username = models.CharField(_("user name"), max_length=150, blank=True)
+    site = models.ForeignKey(
+        Site, verbose_name=_("site"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    site_name = models.CharField(_("site name"), max_length=200, blank=True)
+    through = models.CharField(_("through"), max_length=10, choices=Channel.choices)
+    path = models.CharField(_("address read"), max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("exact position read")
+        verbose_name_plural = _("exact position reads")
+        indexes = [models.Index(fields=["site", "at"], name="positionread_site_at")]
+
+    def __str__(self) -> str:
+        return f"{self.username or '-'}: {self.site_name} ({self.get_through_display()})"
+
+
 class Heartbeat(models.Model):
     """
     When a periodic job (run by celery beat) last finished: one row per job, written

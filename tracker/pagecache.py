@@ -6,7 +6,9 @@ public data changes or time moves the page on.
 - **What is kept**: the body of a page (or of its JSON) rendered for a request that
   carries nothing of its own: no session cookie (a logged-in person sees their own
   menu, and may see exact positions), no message cookie, and no query string but the
-  page's own parameters in their canonical form. Any other request is rendered afresh
+  page's own parameters in their canonical form, and whose page shows no restricted
+  site's exact position (checked after rendering, whoever asked: tracker/secrecy.py).
+  Any other request is rendered afresh
   and marked `Cache-Control: private, no-store`; a kept one `no-cache` (a browser may
   keep it, and asks again with its ETag). Both vary on `Cookie`.
 - **Per language**: the key names the language (and the page's parameters).
@@ -64,6 +66,8 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.translation import get_language
 
+from tracker import accounts, secrecy
+
 # The overview's refresh interval (tracker/static/tracker/live.js is told it by the page).
 MAX_AGE = 60
 GENERATION_KEY = "pages:generation"
@@ -99,6 +103,7 @@ NOT_SHOWN = (
     "tracker.SecurityEvent",  # the admins' log of logins and account changes
     "corridors.FlagCheck",  # the flag engine's outbox
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
+    "tracker.ExactPositionRead",  # the access log of exact positions, for admins
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
 )
 
@@ -241,6 +246,11 @@ def _render_once(
         return stale
     try:
         rendered = render()
+        if secrecy.shown_in(accounts.current_request()):
+            # Never kept, whoever this request came from: a page with a restricted
+            # site's exact position is its reader's alone (tracker/secrecy.py).
+            patch_cache_control(rendered.response, private=True, no_store=True)
+            return rendered.response
         if rendered.response.status_code != 200:
             return rendered.response
         return _keep(key, rendered, generation, now)

@@ -95,6 +95,17 @@ def can_manage_accounts(user: Any) -> bool:
     return is_admin(user)
 
 
+def can_see_people_of(user: Any, organisation_id: int | None) -> bool:
+    """
+    Whether this user may see which staff account did something for `organisation_id`
+    (entered a figure, say): coordinators and admins see everyone; a reporter only the
+    people of their own organisation; the public nobody (it sees the organisation).
+    """
+    if is_coordinator(user):
+        return True
+    return is_staff_member(user) and user.organisation_id is not None and user.organisation_id == organisation_id
+
+
 def can_view_exact_location(user: Any) -> bool:
     """Whether this user may see a restricted site's exact coordinates."""
     if is_coordinator(user):

@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import F, Max, Min, Model, Q, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 
-from tracker import geo
+from tracker import geo, secrecy
 from tracker.models import CivilianCount, Figure, HostilityReport, LatestCount, Site, Verification
 
 if TYPE_CHECKING:
@@ -262,6 +262,7 @@ def position_of(site: Site, *, exact: bool) -> Position:
     `exact` (the viewer may see it: tracker.permissions.can_view_exact_location).
     """
     if site.restricted and exact:
+        secrecy.shown([site])
         return Position(site.latitude, site.longitude, approximate=False)
     latitude, longitude = site.public_coordinates()
     return Position(latitude, longitude, approximate=site.restricted)
@@ -294,7 +295,12 @@ def sites_bounds(*, exact: bool) -> tuple[float, float, float, float] | None:
     if not corners:
         return None
     latitudes, longitudes = [c[0] for c in corners], [c[1] for c in corners]
-    return min(latitudes), min(longitudes), max(latitudes), max(longitudes)
+    south, west, north, east = min(latitudes), min(longitudes), max(latitudes), max(longitudes)
+    if exact:
+        # An edge may be a restricted site's exact latitude or longitude.
+        edge = Q(latitude__in=(south, north)) | Q(longitude__in=(west, east))
+        secrecy.shown_ids(Site.objects.filter(edge, restricted=True).values_list("pk", flat=True))
+    return south, west, north, east
 
 
 # A tile of the map lists its sites one by one up to this many; more are grouped by
@@ -356,6 +362,7 @@ def map_tile(zoom: int, x: int, y: int, *, exact: bool) -> MapTile:
         .values_list("pk", "name", "latitude", "longitude", "restricted")
     )
     placed = []
+    shown: list[int] = []
     for pk, name, latitude, longitude, restricted in rows:
         approximate = restricted and not exact
         if approximate:
@@ -363,6 +370,10 @@ def map_tile(zoom: int, x: int, y: int, *, exact: bool) -> MapTile:
         tile_x, tile_y = geo.tile_xy(latitude, longitude, zoom)
         if (int(tile_x), int(tile_y)) == (x, y):
             placed.append((pk, name, Position(latitude, longitude, approximate), tile_x, tile_y))
+            if restricted and exact:
+                shown.append(pk)
+    # A cluster's mean and box are made of the exact positions as much as a marker is.
+    secrecy.shown_ids(shown)
     if len(placed) <= MARKERS_PER_TILE or zoom >= CLUSTER_BELOW_ZOOM:
         counts = latest_count_of(pk for pk, *_ in placed)
         return MapTile(sites=[MapSite(pk, name, position, counts.get(pk)) for pk, name, position, _, _ in placed])

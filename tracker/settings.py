@@ -127,7 +127,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tracker.apps.AdminConfig",  # django.contrib.admin on tracker/adminsite.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -168,6 +168,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     # The request, for the security event log's address and actor (tracker/accounts.py).
     "tracker.middleware.RequestContextMiddleware",
+    # A response with a restricted site's exact position: never kept by a shared cache; its reads logged.
+    "tracker.middleware.ExactPositionMiddleware",
     # An account that must use its second factor sees nothing else until it has.
     "tracker.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

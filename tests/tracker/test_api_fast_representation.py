@@ -25,8 +25,12 @@ NOW = dt.datetime(2022, 5, 6, 9, 0, tzinfo=UTC)
 
 
 def drf(serializer: serializers.Serializer, instance) -> dict:
-    """DRF's own representation, by the same serializer's fields."""
-    return serializers.Serializer.to_representation(serializer, instance)
+    """
+    DRF's own representation, by the same serializer's fields; with the staff accounts
+    this reader (the public: no request) may not see nulled, by the same rule.
+    """
+    data = serializers.Serializer.to_representation(serializer, instance)
+    return serializer._hide_people(data) if isinstance(serializer, ModelSerializer) else data
 
 
 def ours(serializer: serializers.Serializer, instance) -> dict:

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import django_filters
 from django import forms
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -47,6 +48,8 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tracker import permissions as permissions_
+from tracker import secrecy
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
 from tracker.api.policy import SYNC_ORDER
@@ -213,6 +216,11 @@ class ModelSerializer(serializers.ModelSerializer):
     }
     serializer_related_field = StrictPrimaryKeyRelatedField
 
+    # Fields that name a staff account, and the field that names the organisation whose
+    # people may see it (None: coordinators and admins only). Everyone else gets null:
+    # the public sees which organisation entered a figure, never who.
+    person_fields: ClassVar[dict[str, str | None]] = {"created_by": "organisation", "reviewed_by": None}
+
     def get_fields(self) -> dict[str, Field]:
         """
         DRF's fields, worked out from the model once per serializer class rather than
@@ -234,7 +242,7 @@ class ModelSerializer(serializers.ModelSerializer):
         callable, a missing attribute) and every other field take DRF's own path.
         """
         if isinstance(instance, Mapping):
-            return super().to_representation(instance)
+            return self._hide_people(super().to_representation(instance))
         data: dict[str, Any] = {}
         for kind, name, field, path in self._readers:
             if kind is _COLUMN:
@@ -257,7 +265,27 @@ class ModelSerializer(serializers.ModelSerializer):
                 continue
             check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             data[name] = None if check_for_none is None else field.to_representation(attribute)
+        return self._hide_people(data)
+
+    def _hide_people(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Null the staff accounts this reader may not see (tracker.permissions.can_see_people_of)."""
+        for name, organisation in self.person_fields.items():
+            if data.get(name) is not None and not self._sees_people_of(
+                data.get(organisation) if organisation else _NOBODYS
+            ):
+                data[name] = None
         return data
+
+    def _sees_people_of(self, organisation_id: Any) -> bool:
+        # Who reads is asked once per response, not once per row.
+        if "people_of" not in self.context:
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            everyone = permissions_.can_see_people_of(user, None)  # not tied to an organisation: everyone's
+            own = getattr(user, "organisation_id", None) if permissions_.is_staff_member(user) else None
+            self.context["people_of"] = (everyone, own)
+        everyone, own = self.context["people_of"]
+        return everyone or (own is not None and organisation_id == own)
 
     def plain_columns(self) -> tuple[str, ...] | None:
         """
@@ -275,10 +303,12 @@ class ModelSerializer(serializers.ModelSerializer):
 
     def represent_row(self, row: Sequence[Any]) -> dict[str, Any]:
         """What `to_representation` gives for the object whose `plain_columns()` values are `row`."""
-        return {
-            name: value if kind is _FOREIGN_KEY or value is None else field.to_representation(value)
-            for (kind, name, field, _), value in zip(self._readers, row, strict=True)
-        }
+        return self._hide_people(
+            {
+                name: value if kind is _FOREIGN_KEY or value is None else field.to_representation(value)
+                for (kind, name, field, _), value in zip(self._readers, row, strict=True)
+            }
+        )
 
     @cached_property
     def _readers(self) -> list[tuple[object, str, Field, tuple[str, ...]]]:
@@ -312,6 +342,8 @@ class ModelSerializer(serializers.ModelSerializer):
 # How ModelSerializer.to_representation reads a field, and what `_read` may answer beside a value.
 _DRF, _COLUMN, _FOREIGN_KEY, _ATTRIBUTE = object(), object(), object(), object()
 _NONE_ON_THE_WAY, _UNREAD = object(), object()
+# No organisation's people may see it: a field only coordinators and admins see.
+_NOBODYS = object()
 
 
 def _read(instance: Any, path: tuple[str, ...]) -> Any:
@@ -461,6 +493,22 @@ class FilterSet(BaseFilterSet):
         label="Only objects created or changed at or after this instant (ISO 8601 with offset).",
     )
 
+    @classmethod
+    def get_filters(cls) -> dict[str, Any]:
+        """
+        The filters, refused at start-up if one (or an ordering one offers) reaches a
+        field that carries an exact position (tracker/secrecy.py): the lists are
+        public, and each such filter would answer a question about where a restricted
+        site is.
+        """
+        filters = super().get_filters()
+        model = cls._meta.model
+        for name, item in filters.items():
+            paths = [item.field_name, *getattr(item, "param_map", {}).values()]
+            if model is not None and any(secrecy.reaches_exact_position(model, path) for path in paths if path):
+                raise ImproperlyConfigured(f"{cls.__name__}.{name} filters or orders on an exact position.")
+        return filters
+
     def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         queryset = super().filter_queryset(queryset)
         if self.form.cleaned_data.get("updated_since") is not None:
@@ -512,6 +560,16 @@ class ReadViewSet(viewsets.GenericViewSet):
     # The HXL hashtag of each CSV column (tracker/api/renderers.py).
     hxl_tags: ClassVar[dict[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuses at start-up a list that would sort or search on an exact position (as FilterSet does its filters)."""
+        super().__init_subclass__(**kwargs)
+        model = getattr(getattr(cls, "queryset", None), "model", None)
+        ordering = getattr(cls, "ordering_fields", None) or ()
+        names = [*([f.name for f in model._meta.fields] if ordering == "__all__" and model else ordering)]
+        names += [*(getattr(cls, "search_fields", None) or ()), *(getattr(cls, "ordering", None) or ())]
+        if model is not None and any(secrecy.ordering_reaches_exact_position(model, name) for name in names):
+            raise ImproperlyConfigured(f"{cls.__name__} sorts or searches on an exact position.")
+
     # -- who may do what (the services check again)
 
     def may_read(self, user: Any) -> bool:
@@ -545,6 +603,13 @@ class ReadViewSet(viewsets.GenericViewSet):
             # permission check could answer 401 or 403 about a thing nobody may do.
             raise exceptions.MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        # What a list or an object says depends on who reads it (an exact position, who
+        # entered a figure): a cache must not give one reader's answer to another.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response
 
     # -- one transaction per write
 

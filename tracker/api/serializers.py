@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from tracker import permissions
+from tracker import permissions, secrecy
 from tracker.api.base import (
     ATTRIBUTION_FIELDS,
     COMMON_FIELDS,
@@ -109,6 +109,8 @@ class SiteSerializer(ModelSerializer):
         data = super().to_representation(site)
         if site.restricted and not self._exact_allowed():
             data["latitude"], data["longitude"] = site.public_coordinates()
+        elif site.restricted:
+            secrecy.shown([site], request=self.context.get("request"))
         return data
 
     def _exact_allowed(self) -> bool:

@@ -272,6 +272,18 @@ def admin_change_url(obj: Any) -> str:
 
 
 @register.filter
+def person(account: Any, viewer: Any) -> str:
+    """
+    A staff account as `viewer` may see it: its user name to coordinators, admins and
+    its own organisation's people; to anyone else, the public included, its
+    organisation (tracker.permissions.can_see_people_of).
+    """
+    if permissions.can_see_people_of(viewer, account.organisation_id) or getattr(viewer, "pk", None) == account.pk:
+        return account.get_username()
+    return str(account.organisation) if account.organisation is not None else _("a coordinator")
+
+
+@register.filter
 def can_review(user: Any) -> bool:
     return permissions.can_review_flags(user)
 
