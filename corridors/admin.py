@@ -8,14 +8,27 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from corridors import services
-from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag, stranded_message
+from corridors import services, webhooks
+from corridors.models import (
+    AlertSubscription,
+    Arrival,
+    Corridor,
+    CorridorWaypoint,
+    CorridorWindow,
+    Departure,
+    Flag,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    stranded_message,
+)
 from corridors.schedule import MAX_DAYS
 from tracker import permissions
 from tracker.admin import ZONED_TIMES, FigureAdmin, RoleAdmin
@@ -367,3 +380,129 @@ class FlagAdmin(RoleAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/corridors/flag/dismiss.html", context)
+
+
+class WebhookForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        label=_("events"), choices=[(t, t) for t in Webhook.EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ("url", "events", "corridors", "active")
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        problem = webhooks.url_problem(url)
+        if problem:
+            raise ValidationError(problem)
+        return url
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    """The delivery log: each event, and each attempt at it (status code or error, latency), newest first."""
+
+    model = WebhookDelivery
+    fields = readonly_fields = ("event", "status", "attempts", "next_attempt_at", "delivered_at", "log")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = _("delivery log")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
+        attempts = Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("number"))
+        return super().get_queryset(request).select_related("event").prefetch_related(attempts).order_by("-id")
+
+    @admin.display(description=_("attempts: status code or error, latency"))
+    def log(self, delivery: WebhookDelivery) -> str:
+        return "; ".join(
+            f"#{a.number} {a.status_code or a.error} ({a.latency_ms} ms)" for a in delivery.attempt_log.all()
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.is_coordinator(request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    """Coordinators manage their own endpoints, admins every one. The secret is shown once, when it is made."""
+
+    form = WebhookForm
+    list_display = ("url", "owner", "active", "disabled_reason", "created_at")
+    list_filter = ("active",)
+    readonly_fields = ("owner", "disabled_reason")
+    filter_horizontal = ("corridors",)
+    actions = ("send_test",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Webhook]:
+        queryset = super().get_queryset(request).select_related("owner")
+        return queryset if permissions.is_admin(request.user) else queryset.filter(owner=request.user)
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return [WebhookDeliveryInline] if obj is not None else []
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.is_coordinator(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.is_coordinator(request.user)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission  # type: ignore[assignment]
+
+    def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
+        services.webhook_save(webhook=obj, user=request.user)
+        if not change:
+            messages.warning(
+                request,
+                _("The signing secret of this endpoint, shown only now: %(secret)s") % {"secret": obj.secret},
+            )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        form.instance.corridors.set(form.cleaned_data["corridors"])
+
+    def delete_model(self, request: HttpRequest, obj: Webhook) -> None:
+        services.webhook_delete(webhook=obj, user=request.user)
+
+    @admin.action(description=_("Send a test event to the selected endpoints"))
+    def send_test(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        now = timezone.now()
+        for webhook in queryset:
+            webhooks.webhook_send_test(webhook=webhook, now=now)
+        self.message_user(request, _("Test events sent: see each endpoint's delivery log."), messages.SUCCESS)
+
+
+@admin.register(AlertSubscription)
+class AlertSubscriptionAdmin(admin.ModelAdmin):
+    """A coordinator's e-mail alerts of raised flags: their own (admins: everyone's)."""
+
+    list_display = ("user", "delivery", "language", "active")
+    fields = ("corridors", "delivery", "language", "active")
+    filter_horizontal = ("corridors",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AlertSubscription]:
+        queryset = super().get_queryset(request).select_related("user")
+        return queryset if permissions.is_admin(request.user) else queryset.filter(user=request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_review_flags(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_review_flags(request.user)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission  # type: ignore[assignment]
+
+    def save_model(self, request: HttpRequest, obj: AlertSubscription, form: Any, change: bool) -> None:
+        services.alert_subscription_save(subscription=obj, user=request.user)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        form.instance.corridors.set(form.cleaned_data["corridors"])

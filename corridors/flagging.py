@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from corridors import signals
+from corridors import alerts, events, signals
 from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
 from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
 from tracker import pagecache
@@ -350,6 +350,11 @@ def _keep_reports(report_ids: Iterable[int]) -> set[int]:
 def _apply(plan: Plan, now: dt.datetime) -> Outcome:
     """Write the plan, with its audit history."""
     outcome = _write(plan, now)
+    # In this transaction: the outbox of the webhooks (corridors/events.py).
+    events.flags_changed(event_type="flag.raised", flags=outcome.raised, now=now)
+    alerts.flag_alerts_record(flags=outcome.raised, now=now)
+    events.flags_changed(event_type="flag.updated", flags=outcome.updated, now=now)
+    events.flags_changed(event_type="flag.withdrawn", flags=outcome.withdrawn, now=now)
     if outcome:
         # Bulk writes send no post_save: the kept public pages, which show flags, are stale.
         pagecache.public_data_changed()

@@ -591,3 +591,184 @@ class FlagCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_target_display()} {self.target_id} since {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Webhook(TimeStamped):
+    """
+    An endpoint a coordinator or an admin registered to be told of changes: the
+    events it wants (`EVENT_TYPES`), optionally only about some corridors. Its
+    `secret` signs every delivery (Standard Webhooks); it is shown once, when the
+    endpoint is made, and never again. An endpoint that failed for about a day is
+    turned off (`active`, `disabled_reason`) and its owner told.
+    """
+
+    EVENT_TYPES = (
+        "flag.raised",
+        "flag.updated",
+        "flag.withdrawn",
+        "flag.reviewed",
+        "window.opened",
+        "window.cancelled",
+        "figure.created",
+        "figure.updated",
+    )
+
+    owner = models.ForeignKey(
+        "tracker.User", verbose_name=_("owner"), on_delete=models.CASCADE, related_name="webhooks"
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    events = models.JSONField(_("events"), default=list)
+    corridors = models.ManyToManyField(
+        Corridor,
+        verbose_name=_("corridors"),
+        blank=True,
+        related_name="+",
+        help_text=_("Only events about these corridors; none chosen: every corridor, and events about none."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    secret = models.CharField(_("secret"), max_length=100, editable=False)
+    disabled_reason = models.CharField(_("why it was turned off"), max_length=200, blank=True, editable=False)
+    # A delivery run's claim on the endpoint, so that its events go out one at a time, in order.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str, corridor_ids: frozenset[int] | set[int], subscribed: set[int]) -> bool:
+        """Whether an event of this type about these corridors is for this endpoint (`subscribed`: its corridors)."""
+        if event_type not in self.events:
+            return False
+        return not subscribed or bool(subscribed & set(corridor_ids))
+
+
+class WebhookEvent(models.Model):
+    """
+    One change to tell the endpoints of: written in the transaction of the change
+    (with a delivery row per endpoint that wants it), so it exists exactly when the
+    change does, whatever happens to the broker afterwards. `uid` is the
+    `webhook-id` of every delivery of it, every retry included. `key`, when set,
+    makes an event that a periodic task finds (a window opening) happen once.
+    """
+
+    uid = models.CharField(_("event id"), max_length=40, unique=True)
+    type = models.CharField(_("type"), max_length=40)
+    # The API resource `data` is one of ("flags", "windows", "counts", ...): a figure event can be any of four.
+    resource = models.CharField(_("resource"), max_length=20)
+    data = models.JSONField(_("data"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.uid}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: sent, in event order, until the endpoint answers 2xx or the retries run out."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    webhook = models.ForeignKey(Webhook, verbose_name=_("webhook"), on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(WebhookEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        constraints = [models.UniqueConstraint(fields=["webhook", "event"], name="webhookdelivery_once")]
+        indexes = [models.Index(fields=["webhook", "status", "id"], name="webhookdelivery_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook}"
+
+
+class WebhookAttempt(models.Model):
+    """One try at a delivery: the delivery log. The response body is kept only as a short excerpt."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, verbose_name=_("delivery"), on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveIntegerField(_("attempt"))
+    attempted_at = models.DateTimeField(_("attempted at"))
+    status_code = models.PositiveIntegerField(_("status code"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"))
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    response_excerpt = models.CharField(_("response (excerpt)"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.status_code or self.error}"
+
+
+class AlertSubscription(TimeStamped):
+    """
+    A coordinator's e-mail alerts of flags raised on windows that are open or still
+    to come: on some corridors (none chosen: all), each at once or in a digest, in
+    the language the coordinator chose.
+    """
+
+    class Delivery(models.TextChoices):
+        INSTANT = "instant", _("At once")
+        DIGEST = "digest", _("In a digest")
+
+    user = models.OneToOneField(
+        "tracker.User", verbose_name=_("user"), on_delete=models.CASCADE, related_name="flag_alerts"
+    )
+    corridors = models.ManyToManyField(
+        Corridor, verbose_name=_("corridors"), blank=True, related_name="+", help_text=_("None chosen: every corridor.")
+    )
+    delivery = models.CharField(_("delivery"), max_length=10, choices=Delivery.choices, default=Delivery.INSTANT)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="uk")
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("flag alert subscription")
+        verbose_name_plural = _("flag alert subscriptions")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_delivery_display()})"
+
+
+class FlagAlert(models.Model):
+    """
+    One flag to tell one subscriber of: written in the transaction that raised the
+    flag (the alerts' outbox), sent after the commit (or in the next digest), and
+    marked sent only once the mail server took it.
+    """
+
+    subscription = models.ForeignKey(
+        AlertSubscription, verbose_name=_("subscription"), on_delete=models.CASCADE, related_name="alerts"
+    )
+    flag = models.ForeignKey(Flag, verbose_name=_("flag"), on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("flag alert")
+        verbose_name_plural = _("flag alerts")
+        indexes = [models.Index(fields=["subscription", "sent_at"], name="flagalert_unsent")]
+
+    def __str__(self) -> str:
+        return f"{self.flag} → {self.subscription}"

@@ -14,8 +14,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from corridors import recheck
-from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, stranded_message
+from corridors import events, recheck, webhooks
+from corridors.models import (
+    AlertSubscription,
+    Corridor,
+    CorridorWaypoint,
+    CorridorWindow,
+    Flag,
+    Webhook,
+    stranded_message,
+)
 from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
 from tracker.models import Site
@@ -120,10 +128,13 @@ def window_save(*, window: CorridorWindow, user: User) -> CorridorWindow:
     _require_manager(user)
     if window.corridor_id is not None:
         _lock_corridor(window.corridor_id)
-    if not window._state.adding and not changed_fields(window, lock=True):
+    changed = set() if window._state.adding else changed_fields(window, lock=True)
+    if not window._state.adding and not changed:
         return window
     audited_save(window, user=user)
     recheck.recheck_window(window_id=window.pk)
+    if "cancelled" in changed and window.cancelled:
+        events.window_changed(event_type="window.cancelled", window=window, now=timezone.now())
     return window
 
 
@@ -203,4 +214,59 @@ def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     audited_save(flag, user=user)
     # The window counts its open flags: a syncing client must be given it again.
     sync_touch(model=CorridorWindow, ids=[flag.window_id])
+    events.flags_changed(event_type="flag.reviewed", flags=[flag], now=flag.reviewed_at)
     return flag
+
+
+def webhook_save(*, webhook: Webhook, user: User, corridors: Sequence[Corridor] | None = None) -> Webhook:
+    """
+    Register or change an endpoint (coordinators and admins; one's own, or any for an
+    admin). A new one gets its signing secret here. Its address must lead to a public
+    network (corridors/webhooks.py); turning it on again clears why it was turned off.
+    """
+    if not permissions.is_coordinator(user) or (
+        webhook.owner_id not in (None, user.pk) and not permissions.is_admin(user)
+    ):
+        raise PermissionDenied(_("Only coordinators and admins register webhooks, each their own."))
+    webhooks.check_url(webhook.url)
+    unknown = sorted(set(webhook.events) - set(Webhook.EVENT_TYPES))
+    if not webhook.events or unknown:
+        raise ValidationError(
+            {"events": _("Choose one or more of: %(types)s.") % {"types": ", ".join(Webhook.EVENT_TYPES)}}
+        )
+    if webhook._state.adding:
+        webhook.owner = user
+        webhook.secret = webhooks.new_secret()
+    if webhook.active:
+        webhook.disabled_reason = ""
+    audited_save(webhook, user=user)
+    if corridors is not None:
+        webhook.corridors.set(corridors)
+    return webhook
+
+
+def webhook_delete(*, webhook: Webhook, user: User) -> None:
+    if webhook.owner_id != user.pk and not permissions.is_admin(user):
+        raise PermissionDenied(_("Only coordinators and admins register webhooks, each their own."))
+    # Locked first: an attempt being logged right now (it holds the row) finishes before
+    # its delivery is deleted, and none starts after (corridors/webhooks.py, _attempt).
+    Webhook.objects.select_for_update().filter(pk=webhook.pk).first()
+    webhook.delete()
+
+
+def alert_subscription_save(
+    *, subscription: AlertSubscription, user: User, corridors: Sequence[Corridor] | None = None
+) -> AlertSubscription:
+    """A coordinator's own e-mail alerts of raised flags (an admin may change anyone's)."""
+    if not permissions.can_review_flags(user) or (
+        subscription.user_id not in (None, user.pk) and not permissions.is_admin(user)
+    ):
+        raise PermissionDenied(_("Only coordinators and admins get flag alerts, each their own."))
+    if subscription._state.adding and subscription.user_id is None:
+        subscription.user = user
+    if not subscription.user.email:
+        raise ValidationError({"user": _("Give the account an e-mail address first: alerts are sent to it.")})
+    audited_save(subscription, user=user)
+    if corridors is not None:
+        subscription.corridors.set(corridors)
+    return subscription

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from corridors import flagging
+from corridors import alerts, events, flagging, webhooks
 from tracker import services as tracker_services
 from tracker.logs import warn_throttled
 
@@ -117,3 +117,34 @@ def sweep_flags() -> None:
 @shared_task(name="corridors.reconcile_all_flags", **RETRYING)
 def reconcile_all_flags() -> None:
     flagging.flags_reconcile_all(now=timezone.now())
+
+
+@shared_task(name="corridors.deliver_webhook", **RETRYING)
+def deliver_webhook(webhook_id: int) -> None:
+    again = webhooks.webhook_deliver(webhook_id=webhook_id)
+    # Eager (embedded) mode has no timer to wait with: the sweep, run by hand or by beat, retries.
+    if again is not None and not deliver_webhook.app.conf.task_always_eager:
+        try:
+            deliver_webhook.apply_async((webhook_id,), eta=again)
+        except Exception:  # the broker is down: the delivery row waits for the sweep
+            log.warning("event=webhook_retry_not_queued webhook=%s: the sweep will send it", webhook_id)
+
+
+@shared_task(name="corridors.sweep_webhooks", **RETRYING)
+def sweep_webhooks() -> None:
+    now = timezone.now()
+    events.windows_opened(now=now)
+    for webhook_id in webhooks.webhooks_due(now=now):
+        deliver_webhook.delay(webhook_id)
+
+
+@shared_task(name="corridors.send_flag_alerts", **RETRYING)
+def send_flag_alerts(subscription_id: int) -> None:
+    alerts.flag_alerts_send(subscription_id=subscription_id, now=timezone.now())
+
+
+@shared_task(name="corridors.sweep_flag_alerts", **RETRYING)
+def sweep_flag_alerts(digest: bool = False) -> None:
+    now = timezone.now()
+    for subscription_id in alerts.flag_alerts_due(digest=digest):
+        alerts.flag_alerts_send(subscription_id=subscription_id, now=now)

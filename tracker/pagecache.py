@@ -105,6 +105,13 @@ NOT_SHOWN = (
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.ExactPositionRead",  # the access log of exact positions, for admins
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
+    # The outbound side: endpoints, their events and deliveries, e-mail alerts (staff only).
+    "corridors.Webhook",
+    "corridors.WebhookEvent",
+    "corridors.WebhookDelivery",
+    "corridors.WebhookAttempt",
+    "corridors.AlertSubscription",
+    "corridors.FlagAlert",
 )
 
 

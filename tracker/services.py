@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.utils.translation import gettext as _
 
-from corridors import recheck
+from corridors import events, recheck
 from corridors.flagging import corridors_touching_site
 from tracker import accounts, permissions
 from tracker.models import (
@@ -128,10 +128,12 @@ def figure_save(*, figure: Attributed, user: User) -> Attributed:
         return figure
     # Read under the lock figure_check() took, before the write: where a count was.
     moved_from = _stored_site_id(figure)
+    created = figure._state.adding
     parents_before = _stored_parent_ids(figure)
     figure._history_user = user  # type: ignore[attr-defined]
     figure.save()
     _touch_parents(figure, parents_before)
+    events.figure_changed(figure=figure, created=created)
     if isinstance(figure, CivilianCount):
         site_latest_counts_refresh(site_ids=[figure.site_id, *([moved_from] if moved_from else [])])
     return figure

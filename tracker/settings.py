@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import dj_email_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -416,11 +417,27 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": FLAG_RECONCILE_INTERVAL,
         "options": {"expires": FLAG_RECONCILE_INTERVAL},
     },
+    "webhooks-sweep": {
+        "task": "corridors.sweep_webhooks",
+        "schedule": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1),
+        "options": {"expires": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1)},
+    },
     # A site inside a restricted one that is not restricted is restricted, and logged as an error.
     "sites-repair-restrictions": {
         "task": "tracker.repair_site_restrictions",
         "schedule": SITE_RESTRICTION_CHECK_INTERVAL,
         "options": {"expires": SITE_RESTRICTION_CHECK_INTERVAL},
+    },
+    "flag-alerts-sweep": {
+        "task": "corridors.sweep_flag_alerts",
+        "schedule": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1),
+        "options": {"expires": env_int("WEBHOOK_SWEEP_INTERVAL", 60, minimum=1)},
+    },
+    "flag-alerts-digest": {
+        "task": "corridors.sweep_flag_alerts",
+        "schedule": env_int("ALERT_DIGEST_INTERVAL", 3600, minimum=60),
+        "kwargs": {"digest": True},
+        "options": {"expires": env_int("ALERT_DIGEST_INTERVAL", 3600, minimum=60)},
     },
     "api-purge-idempotency-records": {
         "task": "tracker.purge_idempotency_records",
@@ -428,6 +445,20 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3600},
     },
 }
+
+# --- Webhooks ---------------------------------------------------------------------
+
+# Endpoints whose address resolves to a private, loopback, link-local or otherwise
+# non-public address are refused (they would let a user reach our own network);
+# allowed only on closed networks and in the tests.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10, minimum=1)
+# Seconds before each retry of a delivery that failed: the Standard Webhooks
+# schedule, about 28 hours in all. When the last fails, the endpoint is turned off.
+_retries = env_list("WEBHOOK_RETRY_SCHEDULE", ["5", "300", "1800", "7200", "18000", "36000", "36000"])
+if not all(delay.isdigit() for delay in _retries):
+    raise ImproperlyConfigured(f"WEBHOOK_RETRY_SCHEDULE={','.join(_retries)!r}: give whole seconds, comma-separated.")
+WEBHOOK_RETRY_SCHEDULE = [int(delay) for delay in _retries]
 
 # --- REST API ---------------------------------------------------------------------
 
@@ -515,6 +546,9 @@ SPECTACULAR_SETTINGS = {
         "FlagCertaintyEnum": "corridors.models.Flag.Certainty",
         "FlagStatusEnum": "corridors.models.Flag.Status",
         "FlagReviewStatusEnum": "corridors.api.serializers.REVIEW_STATUSES",
+        "WebhookEventTypeEnum": "corridors.models.Webhook.EVENT_TYPES",
+        "AlertDeliveryEnum": "corridors.models.AlertSubscription.Delivery",
+        "LanguageEnum": "tracker.settings.LANGUAGES",
     },
 }
 
@@ -534,7 +568,16 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on: STARTTLS on 587, or TLS on 465.")
 EMAIL_TIMEOUT = 10
+# Or all of the above in one URL (dj-email-url): smtp://user:pass@host:587/?tls=True,
+# submission://…, console:, memory:. It wins over the EMAIL_* variables.
+if env_str("EMAIL_URL"):
+    try:
+        vars().update({k: v for k, v in dj_email_url.parse(env_str("EMAIL_URL")).items() if v is not None})
+    except Exception as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not an e-mail URL this app understands: {exc}") from None
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tracker@localhost")
+# The address of the site, for the links in e-mails (flag alerts).
+SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 
 # --- Security ---------------------------------------------------------------
 

@@ -11,7 +11,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import PKOnlyObject
 
-from corridors.models import Arrival, Corridor, CorridorWindow, Departure, Flag
+from corridors.models import (
+    AlertSubscription,
+    Arrival,
+    Corridor,
+    CorridorWindow,
+    Departure,
+    Flag,
+    Webhook,
+    WebhookAttempt,
+)
 from tracker.api.base import (
     ATTRIBUTION_FIELDS,
     COMMON_FIELDS,
@@ -239,3 +248,67 @@ class FlagReviewSerializer(serializers.Serializer):
     note = StrictCharField(
         required=False, allow_blank=True, default="", max_length=NOTE_MAX_LENGTH, help_text="Required to dismiss: why."
     )
+
+
+class WebhookSerializer(ModelSerializer):
+    """
+    An endpoint that is sent events. `secret` (to verify the signatures) is in the
+    response of the POST that creates it, and null in every response after that.
+    """
+
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Webhook.EVENT_TYPES),
+        allow_empty=False,
+        max_length=len(Webhook.EVENT_TYPES),
+    )
+    corridors = StrictPrimaryKeyRelatedField(many=True, queryset=Corridor.objects.all(), required=False)
+    secret = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Only in the response that creates the endpoint; null after that."
+    )
+
+    class Meta:
+        model = Webhook
+        fields = (*COMMON_FIELDS, "url", "events", "corridors", "active", "disabled_reason", "owner", "secret")
+        read_only_fields = ("disabled_reason", "owner", "secret")
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not getattr(instance, "show_secret", False):
+            data["secret"] = None
+        return data
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    """One try at delivering one event to the endpoint (the delivery log, newest first)."""
+
+    event_id = serializers.CharField(source="delivery.event.uid", help_text="The `webhook-id` header sent.")
+    event_type = serializers.CharField(source="delivery.event.type")
+    delivery_status = serializers.CharField(source="delivery.status")
+    attempted_at = serializers.DateTimeField()
+
+    class Meta:
+        model = WebhookAttempt
+        fields = (
+            "id",
+            "event_id",
+            "event_type",
+            "number",
+            "attempted_at",
+            "status_code",
+            "latency_ms",
+            "error",
+            "response_excerpt",
+            "delivery_status",
+        )
+        read_only_fields = fields
+
+
+class AlertSubscriptionSerializer(ModelSerializer):
+    """A coordinator's e-mail alerts of flags raised on open or coming windows (to the account's e-mail address)."""
+
+    corridors = StrictPrimaryKeyRelatedField(many=True, queryset=Corridor.objects.all(), required=False)
+
+    class Meta:
+        model = AlertSubscription
+        fields = (*COMMON_FIELDS, "user", "corridors", "delivery", "language", "active")
+        read_only_fields = ("user",)

@@ -11,15 +11,25 @@ from typing import Any
 
 from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from corridors import selectors, services
+from corridors import selectors, services, webhooks
 from corridors.api import filters
 from corridors.api import serializers as api
-from corridors.models import Arrival, Corridor, CorridorWaypoint, CorridorWindow, Departure, Flag
+from corridors.models import (
+    AlertSubscription,
+    Arrival,
+    Corridor,
+    CorridorWaypoint,
+    CorridorWindow,
+    Departure,
+    Flag,
+    Webhook,
+    WebhookAttempt,
+)
 from tracker import permissions
 from tracker.api import idempotency
 from tracker.api.base import ModelViewSet, ReadViewSet, etag_of
@@ -245,3 +255,91 @@ class FlagViewSet(ReadViewSet):
             return Response(data, headers={"ETag": etag_of(data)})
 
         return idempotency.respond_once(request, respond)
+
+
+class WebhookViewSet(ModelViewSet):
+    """
+    Endpoints that are sent signed events (Standard Webhooks): coordinators and admins
+    register their own; an admin sees and manages every one. `deliveries/` is the
+    delivery log; `test/` sends a `webhook.test` event.
+    """
+
+    queryset = Webhook.objects.order_by("id")
+    serializer_class = api.WebhookSerializer
+    filterset_class = None
+
+    def may_read(self, user: Any) -> bool:
+        return permissions.is_coordinator(user)
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.is_coordinator(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.is_coordinator(user)
+
+    def get_queryset(self) -> QuerySet[Webhook]:
+        queryset = super().get_queryset().prefetch_related("corridors")
+        if permissions.is_admin(self.request.user):
+            return queryset
+        return queryset.filter(owner_id=self.request.user.pk)
+
+    def save(self, instance: Webhook, data: dict[str, Any]) -> Webhook:
+        new = instance._state.adding
+        webhook = services.webhook_save(webhook=instance, user=self.request.user, corridors=data.get("corridors"))
+        webhook.show_secret = new  # type: ignore[attr-defined]
+        return webhook
+
+    def perform_destroy(self, instance: Webhook) -> None:
+        services.webhook_delete(webhook=instance, user=self.request.user)
+
+    @extend_schema(responses={200: api.WebhookAttemptSerializer(many=True)}, summary="The delivery log, newest first")
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def deliveries(self, request: Request, pk: str | None = None) -> Response:
+        webhook = self.get_object()
+        attempts = (
+            WebhookAttempt.objects.filter(delivery__webhook=webhook).select_related("delivery__event").order_by("-id")
+        )
+        page = self.paginate_queryset(attempts)
+        return self.get_paginated_response(api.WebhookAttemptSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: None}, summary="Send a test event to the endpoint")
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        delivery = webhooks.webhook_send_test(webhook=self.get_object(), now=request.now)
+        return Response({"event_id": delivery.event.uid}, status=status.HTTP_202_ACCEPTED)
+
+
+class AlertSubscriptionViewSet(ModelViewSet):
+    """
+    E-mail alerts of flags raised on windows that are open or to come: a coordinator's
+    own (one each), at once or in a digest, in English or Ukrainian. Admins see all.
+    """
+
+    queryset = AlertSubscription.objects.order_by("id")
+    serializer_class = api.AlertSubscriptionSerializer
+    filterset_class = None
+
+    def may_read(self, user: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    def may_create(self, user: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return permissions.can_review_flags(user)
+
+    def get_queryset(self) -> QuerySet[AlertSubscription]:
+        queryset = super().get_queryset().prefetch_related("corridors")
+        if permissions.is_admin(self.request.user):
+            return queryset
+        return queryset.filter(user_id=self.request.user.pk)
+
+    def save(self, instance: AlertSubscription, data: dict[str, Any]) -> AlertSubscription:
+        return services.alert_subscription_save(
+            subscription=instance, user=self.request.user, corridors=data.get("corridors")
+        )
+
+    def perform_destroy(self, instance: AlertSubscription) -> None:
+        if instance.user_id != self.request.user.pk and not permissions.is_admin(self.request.user):
+            raise exceptions.PermissionDenied
+        instance.delete()

@@ -41,7 +41,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from corridors.models import Corridor, CorridorWindow, Flag, HostilityReport
+from corridors.models import AlertSubscription, Corridor, CorridorWindow, Flag, HostilityReport, Webhook
+from corridors.webhooks import new_secret
 from tests import factories
 from tracker.api.urls import router
 from tracker.celery import app as celery_app
@@ -226,6 +227,8 @@ def world(django_db_setup, django_db_blocker):
         factories.UserFactory(username="carol", organisation=ngo_a, role=Role.COORDINATOR)
         dave = factories.UserFactory(username="dave", organisation=None, role=Role.ADMIN)
         _, token = AuthToken.objects.create(user=dave)
+        Webhook.objects.create(owner=dave, url="https://example.org/hook", events=["flag.raised"], secret=new_secret())
+        AlertSubscription.objects.create(user=dave)
         for model in {*PATH_MODELS.values(), *REFERENCE_MODELS.values()}:
             EXISTING[model] = st.sampled_from(list(model._default_manager.values_list("pk", flat=True)))
         yield types.SimpleNamespace(admin_token=token)

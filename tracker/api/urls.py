@@ -21,9 +21,13 @@ router.register("hostilities", tracker.HostilityReportViewSet, basename="hostili
 router.register("departures", corridors.DepartureViewSet, basename="departure")
 router.register("arrivals", corridors.ArrivalViewSet, basename="arrival")
 router.register("flags", corridors.FlagViewSet, basename="flag")
+router.register("webhooks", corridors.WebhookViewSet, basename="webhook")
+router.register("alerts", corridors.AlertSubscriptionViewSet, basename="alert")
 # Every public list's deletions (accounts are not public; flags are never deleted).
 tracker.DeletionViewSet.resources = {
-    prefix: viewset.queryset.model for prefix, viewset, _name in router.registry if prefix not in ("users", "flags")
+    prefix: viewset.queryset.model
+    for prefix, viewset, _name in router.registry
+    if prefix not in ("users", "flags", "webhooks", "alerts")
 }
 router.register("deletions", tracker.DeletionViewSet, basename="deletion")
 
