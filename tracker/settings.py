@@ -335,6 +335,11 @@ CACHES["fragments"] = {
 # Without a broker, tasks run in-process when they are queued (after the commit
 # that queued them) and their errors propagate: the embedded default needs no services.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Celery takes a producer even to run a task eagerly (for its serializer), never
+    # connecting it; with no broker URL that is AMQP on a host nobody named, and kombu
+    # warns "No hostname was supplied" at the first write. In memory, on a named host: no warning.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -656,6 +661,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Django's own handler for it (DEBUG only) would print each of its records
+        # (a 404's warning, runserver's reloader) a second time beside ours.
+        "django": {"handlers": [], "level": "INFO"},
         "tracker": {"level": LOG_LEVEL},
         # One line per security event (tracker.SecurityEvent), for the operators' logs too.
         "tracker.security": {"level": "INFO"},

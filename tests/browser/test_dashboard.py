@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from corridors.models import Flag
 from tests import factories
 from tests.browser.conftest import TIMEOUT_MS, log_in, no_horizontal_scroll
+from tests.screenshots import manifest, sources
 from tracker.models import CivilianCount, Site, Source
 
 pytestmark = pytest.mark.browser
@@ -139,10 +140,14 @@ def test_the_overview_works_without_javascript(browser, live_server, demo, offli
         context.close()
 
 
-def test_screenshots_of_the_overview(browser, live_server, demo, offline, tmp_path):
-    """Desktop and 360 px, in both languages. TRACKER_SCREENSHOTS=docs/screenshots saves them for the README."""
+def test_screenshots_of_the_overview(browser, live_server, demo, offline, tmp_path, client):
+    """
+    Desktop and 360 px, in both languages. TRACKER_SCREENSHOTS=docs/screenshots saves them
+    for the README, with the list of the files they show (SOURCES, tests/screenshots.py).
+    """
     folder = Path(os.environ.get("TRACKER_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "SOURCES").write_text(manifest(sources(client)))
     for name, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 360, "height": 740})):
         context = browser.new_context(viewport=viewport, device_scale_factor=1)
         context.route("**/*", offline)

@@ -63,7 +63,9 @@ def test_the_deploy_check_passes_with_production_settings():
 
 def test_the_embedded_default_needs_no_services():
     assert tracker_settings.DATABASES["default"]["ENGINE"].endswith(("sqlite3", "postgresql"))
-    assert tracker_settings.CELERY_TASK_ALWAYS_EAGER is (not tracker_settings.CELERY_BROKER_URL)
+    broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+    assert tracker_settings.CELERY_TASK_ALWAYS_EAGER is (not broker)
+    assert (broker or "memory://localhost/") == tracker_settings.CELERY_BROKER_URL
     assert tracker_settings.CELERY_TASK_EAGER_PROPAGATES
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.management.commands.load_demo import demo_organisation, demo_row, demo_row_remember
+from tracker.management.commands.load_demo import demo_organisation, demo_row, demo_row_remember, quiet_logs
 from tracker.models import Role, User
 
 DEMO_LOGINS = (
@@ -23,6 +23,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("Demo logins are for a local demo: refused with DEBUG off.")
+        with quiet_logs(options["verbosity"]):
+            self.reset()
+
+    def reset(self) -> None:
         organisation = demo_organisation()
         self.stdout.write("Demo logins (new passwords each time this runs):")
         for username, role, what in DEMO_LOGINS:

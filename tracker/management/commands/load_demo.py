@@ -30,8 +30,10 @@ A second run writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.core.management.base import BaseCommand
@@ -92,6 +94,26 @@ def demo_row(key: str, model: type[M], *, legacy: Sequence[Lookup] = ()) -> M | 
 
 def demo_row_remember(key: str, obj: models.Model) -> None:
     DemoRow.objects.update_or_create(key=key, defaults={"model": obj._meta.label, "object_id": obj.pk})
+
+
+@contextlib.contextmanager
+def quiet_logs(verbosity: int) -> Iterator[None]:
+    """
+    Without -v 2, no log line per demo row (a flag raised, an account created): a
+    newcomer's first run shows what to do next. They are still recorded (the flags'
+    history, the security event log).
+    """
+    loggers = (
+        [logging.getLogger(name) for name in ("tracker", "tracker.security", "corridors")] if verbosity < 2 else []
+    )
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def demo_organisation() -> Organisation:
@@ -181,8 +203,13 @@ class Scenario:
 class Command(BaseCommand):
     help = "Load the Mariupol, May 2022 demo scenario (idempotent; keeps what people changed)."
 
-    @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        with quiet_logs(options["verbosity"]):
+            self.load_all()
+        self.stdout.write(self.style.SUCCESS("Demo scenario loaded: Mariupol, May 2022."))
+
+    @transaction.atomic
+    def load_all(self) -> None:
         organisation = demo_organisation()
         loader = demo_row("user:loader", User, legacy=[{"username": LOADER_USERNAME}])
         if loader is None:
@@ -193,7 +220,6 @@ class Command(BaseCommand):
             loader.save()
             demo_row_remember("user:loader", loader)
         self.load(Scenario(loader))
-        self.stdout.write(self.style.SUCCESS("Demo scenario loaded: Mariupol, May 2022."))
 
     def load(self, demo: Scenario) -> None:
         mayor = demo.source(
