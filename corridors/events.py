@@ -8,8 +8,9 @@ or the worker dies, the rows are still there and the sweep sends them
 
 `data` is the resource as the API represents it (its serializer), taken when the
 change is made: the raise of a flag says what was raised, even if it is withdrawn
-before the delivery. None of these resources holds a position, so every owner
-gets the same representation.
+before the delivery. None of these resources holds a position, and only coordinators
+and admins own endpoints, so every owner gets the same representation: the one a
+coordinator reads (OWNERS_VIEW: every organisation's people shown).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from corridors.models import CorridorWindow, Flag, Webhook, WebhookDelivery, WebhookEvent
+
+# The serializer context of an endpoint's owner: coordinators and admins see which staff
+# account entered or reviewed a figure (tracker.permissions.can_see_people_of), and
+# only they register endpoints.
+OWNERS_VIEW: dict[str, Any] = {"people_of": (True, None)}
 
 
 def new_uid() -> str:
@@ -88,7 +94,7 @@ def flag_data(flags: Sequence[Flag]) -> list[tuple[dict[str, Any], list[int]]]:
     from corridors.api.serializers import FlagSerializer
 
     prefetch_related_objects([f for f in flags if "window" not in f._state.fields_cache], "window")
-    return [(dict(FlagSerializer(flag).data), [flag.window.corridor_id]) for flag in flags]
+    return [(dict(FlagSerializer(flag, context=dict(OWNERS_VIEW)).data), [flag.window.corridor_id]) for flag in flags]
 
 
 def flags_changed(*, event_type: str, flags: Sequence[Flag], now: dt.datetime | None = None) -> None:
@@ -117,7 +123,7 @@ def window_changed(*, event_type: str, window: CorridorWindow, now: dt.datetime,
         listeners=listeners,
         event_type=event_type,
         resource="windows",
-        items=[(dict(WindowSerializer(window).data), [window.corridor_id])],
+        items=[(dict(WindowSerializer(window, context=dict(OWNERS_VIEW)).data), [window.corridor_id])],
         now=now,
         key=key,
     )
@@ -168,7 +174,7 @@ def figure_changed(*, figure: Any, created: bool) -> None:
         corridor_ids = {figure.corridor_id} if figure.corridor_id else set()
     else:
         return
-    data = dict(serializer(figure).data)
+    data = dict(serializer(figure, context=dict(OWNERS_VIEW)).data)
     events_emit(
         event_type=event_type, resource=resource, items=[(data, corridor_ids)], now=timezone.now(), listeners=listeners
     )
