@@ -573,19 +573,8 @@ for model in (TOTPDevice, StaticDevice):
         admin.site.unregister(model)
 
 
-@admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
-    """The security event log: admins read, filter and export it; nobody adds, changes or deletes a line."""
-
-    list_display = ("at", "kind", "username", "actor", "ip_address", "path")
-    list_filter = ("kind", "at")
-    search_fields = ("username", "ip_address", "actor__username", "path")
-    date_hierarchy = "at"
-    list_select_related = ("actor",)
-    fields = ("at", "kind", "account", "username", "actor", "ip_address", "user_agent", "path", "detail_text")
-    readonly_fields = fields
-    actions = ["export_csv"]
-    list_per_page = 100
+class ReadOnlyLogAdmin(admin.ModelAdmin):
+    """A log that admins read and export, and nobody adds to, changes or deletes from."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return permissions.can_manage_accounts(request.user)
@@ -601,6 +590,21 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyLogAdmin):
+    """The security event log: admins read, filter and export it; nobody adds, changes or deletes a line."""
+
+    list_display = ("at", "kind", "username", "actor", "ip_address", "path")
+    list_filter = ("kind", "at")
+    search_fields = ("username", "ip_address", "actor__username", "path")
+    date_hierarchy = "at"
+    list_select_related = ("actor",)
+    fields = ("at", "kind", "account", "username", "actor", "ip_address", "user_agent", "path", "detail_text")
+    readonly_fields = fields
+    actions = ["export_csv"]
+    list_per_page = 100
 
     @admin.display(description=_("detail"))
     def detail_text(self, event: SecurityEvent) -> str:
@@ -631,7 +635,7 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExactPositionRead)
-class ExactPositionReadAdmin(admin.ModelAdmin):
+class ExactPositionReadAdmin(ReadOnlyLogAdmin):
     """
     The access log of exact positions: who read where a restricted site is, when and
     through what. Admins read, filter and export it; nobody adds, changes or deletes a line.
@@ -645,21 +649,6 @@ class ExactPositionReadAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["export_csv"]
     list_per_page = 100
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return permissions.can_manage_accounts(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return permissions.can_manage_accounts(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description=_("Export the selected reads as CSV"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[ExactPositionRead]) -> HttpResponse:
