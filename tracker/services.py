@@ -19,7 +19,6 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from corridors import events, recheck
-from corridors.flagging import corridors_touching_site
 from tracker import accounts, permissions
 from tracker.audit import audited_delete, audited_save, changed_fields, lock_row_shared, stored_difference
 from tracker.models import (
@@ -329,15 +328,13 @@ def site_save(*, site: Site, user: User, keep_unrestricted: bool = False) -> Sit
     changed = set() if site._state.adding else changed_fields(site)
     if site._state.adding and site.kind == Site.Kind.SHELTER and not keep_unrestricted:
         site.restricted = True  # unless a coordinator said otherwise: docs/design.md "Space"
-    touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
-    _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
-    # Before the site's own row, as every report write takes its row, then its site's.
-    reports = _lock_reports_at(site) if "timezone" in changed else []
-    audited_save(site, user=user)
-    if site.restricted:
-        _restrict_sites_inside(site, user=user)
-    if "parent" in changed:
-        recheck.recheck_corridors(corridor_ids=touched_before | corridors_touching_site(site.pk))
+    with recheck.site_moves(site_id=site.pk, moving="parent" in changed):
+        _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
+        # Before the site's own row, as every report write takes its row, then its site's.
+        reports = _lock_reports_at(site) if "timezone" in changed else []
+        audited_save(site, user=user)
+        if site.restricted:
+            _restrict_sites_inside(site, user=user)
     for report in reports:
         report.site = site
         if (report.coverage_start, report.coverage_end) != report.coverage().index_bounds():
