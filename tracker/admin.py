@@ -41,6 +41,7 @@ from tracker.models import (
     Organisation,
     SecurityEvent,
     Site,
+    SiteAlias,
     Source,
     User,
     Verification,
@@ -501,6 +502,33 @@ class SiteAdmin(RoleAdmin):
         if not permissions.can_view_exact_location(request.user):
             raise PermissionDenied
         return site.pk
+
+
+@admin.register(SiteAlias)
+class SiteAliasAdmin(RoleAdmin):
+    """
+    The names and codes by which imported conflict events find a site. Coordinators
+    keep them, as they keep the sites; any staff member may read them (they say no more
+    of a site than its name).
+    """
+
+    list_display = ("value", "kind", "data_set", "site")
+    list_filter = ("kind", "data_set")
+    search_fields = ("value", "site__name")
+    autocomplete_fields = ("site",)
+    list_select_related = ("site",)
+    fields = ("site", "kind", "value", "data_set")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    has_delete_permission = has_change_permission
+
+    def delete_model(self, request: HttpRequest, obj: SiteAlias) -> None:
+        obj.delete()
 
 
 @admin.register(CivilianCount)

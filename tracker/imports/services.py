@@ -363,7 +363,7 @@ def _event_rows(table: readers.Table, data_set: str, *, user: User, scope: Scope
     titles = [title.strip().lower() for title in table.titles]
     events.check_columns(titles, required, name)
     source = events.data_source(name=name, url=url, user=user, save=resources()["sources"].save)
-    sites = events.SiteFinder(user=user, radius_km=events.radius_km())
+    sites = events.SiteFinder(user=user, radius_km=events.radius_km(), data_set=data_set)
     now = timezone.now()
     for number, cells in table.rows:
         record = {title: cells[index] if index < len(cells) else None for index, title in enumerate(titles)}
