@@ -30,7 +30,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from tracker import accounts, permissions, secrecy, services
+from tracker import accounts, audit, permissions, secrecy, services
 from tracker.admin_time import ZonedSplitDateTime
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
@@ -281,10 +281,10 @@ class OrganisationAdmin(RoleAdmin):
     has_delete_permission = has_view_permission
 
     def save_model(self, request: HttpRequest, obj: Organisation, form: Any, change: bool) -> None:
-        services.audited_save(obj, user=request.user)
+        audit.audited_save(obj, user=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Organisation) -> None:
-        services.audited_delete(obj, user=request.user)
+        audit.audited_delete(obj, user=request.user)
 
 
 @admin.register(User)

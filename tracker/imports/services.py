@@ -36,11 +36,11 @@ from rest_framework.settings import api_settings
 
 from corridors import recheck
 from tracker import permissions
+from tracker.audit import InUse, changed_fields
 from tracker.imports import events, readers
 from tracker.imports.columns import Columns, map_columns, writable_fields
 from tracker.imports.resources import Resource, resources
 from tracker.models import ImportBatch, ImportedRow, Verification
-from tracker.services import InUse, changed_fields
 
 if TYPE_CHECKING:
     from tracker.models import User
