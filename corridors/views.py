@@ -1,4 +1,7 @@
-"""A corridor's public page; the staff forms for departures and arrivals; the coordinators' flag review queue."""
+"""
+A corridor's public page; an announcing source's ceasefire record; the staff forms for
+departures and arrivals; the coordinators' flag review queue.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from corridors import record as ceasefire_record
 from corridors import selectors, services
 from corridors.forms import ArrivalForm, DepartureForm, FlagReviewForm
 from corridors.models import Corridor, Flag
 from tracker import charts, pagecache, permissions
 from tracker import services as tracker_services
+from tracker.models import Source
 from tracker.pagecache import Rendered
 from tracker.staff_views import figure_form_page
 
@@ -58,6 +63,43 @@ def _render_corridor(request: HttpRequest, pk: int) -> Rendered:
     }
     changes_at = selectors.next_window_change(windows, now)
     return Rendered(render(request, "corridors/corridor.html", context), changes_at=changes_at)
+
+
+@require_safe
+def source_record(request: HttpRequest, pk: int) -> HttpResponse:
+    return pagecache.serve(request, f"source-record:{pk}", lambda: _render_source_record(request, pk))
+
+
+def _render_source_record(request: HttpRequest, pk: int) -> Rendered:
+    now = timezone.now()
+    try:
+        record = ceasefire_record.source_record(pk, now=now)
+    except Source.DoesNotExist:
+        raise Http404 from None
+    groups = [
+        (True, record.with_ceasefire, record.ceasefire_totals()),
+        (False, record.without_ceasefire, record.other_totals()),
+    ]
+    context = {
+        "record": record,
+        "groups": [
+            {
+                "ceasefire": ceasefire,
+                "corridors": corridors,
+                "totals": totals,
+                "sentence": ceasefire_record.totals_sentence(totals, ceasefire=ceasefire),
+            }
+            for ceasefire, corridors, totals in groups
+            if corridors
+        ],
+        "outcomes": ceasefire_record.OUTCOME_LABELS,
+        "now": now,
+    }
+    windows = [w.window for c in record.corridors for w in c.windows]
+    return Rendered(
+        render(request, "corridors/source_record.html", context),
+        changes_at=selectors.next_window_change(windows, now),
+    )
 
 
 @login_required
