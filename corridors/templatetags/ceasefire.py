@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from corridors.record import reviewer_name
 from tracker.localtime import zone
 from tracker.models import Verification
+from tracker.templatetags.dashboard import figure_text, span_text
 
 register = template.Library()
 
@@ -47,3 +48,18 @@ def review_words(flag: Any, zone_name: str) -> str:
 @register.simple_tag
 def review_text(flag: Any) -> str:
     return review_words(flag, flag.window.corridor.origin.timezone)
+
+
+@register.filter
+def verified_at_of(dossier: Any, figure: Any) -> Any:
+    return dossier.verified_at_of(figure)
+
+
+@register.filter
+def window_text(window: Any) -> str:
+    return span_text(window.starts_at, window.ends_at, window.corridor.origin.timezone)
+
+
+@register.filter
+def figure_of(movement: Any) -> str:
+    return figure_text(movement.count, movement.qualifier)
