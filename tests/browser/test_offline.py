@@ -290,3 +290,29 @@ def test_logging_out_warns_of_unsent_entries_and_clears_the_device(device, live_
     page.wait_for_url(re.compile(r"/en/$"))
     assert len(dialogs) == 1
     assert page.evaluate(DEVICE_STORAGE) == {"caches": [], "outbox": []}
+
+
+def test_a_form_saved_online_whose_request_the_network_drops_is_kept_and_sent_once(
+    device, live_server, reporter, field
+):
+    page = device.new_page()
+    go_online_once(device, page, live_server, reporter)
+    dropped: list[str] = []
+
+    def drop_the_page_post(route) -> None:
+        # The page's own POST (not the outbox's) dies on the way: the worker keeps the entry.
+        if route.request.method == "POST" and route.request.headers.get("x-tracker-outbox") != "1" and not dropped:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    posts = Posts()
+    device.route(OUTBOX_POST, drop_the_page_post)
+    device.route(OUTBOX_POST, posts)
+    save_count(page, field, "500")
+    expect(page.locator("#offline-status")).to_contain_text("Saved on this device")
+    expect(page.locator(".outbox-saved")).to_have_count(1)
+    assert len(dropped) == 1
+    assert len(posts.keys) == 1
+    assert list(CivilianCount.objects.values_list("count", flat=True)) == [500]
