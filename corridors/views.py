@@ -26,7 +26,7 @@ from corridors import record as ceasefire_record
 from corridors import selectors, services
 from corridors.forms import ArrivalForm, DepartureForm, DossierCheckForm, FlagReviewForm
 from corridors.models import Corridor, DossierSnapshot, Flag
-from tracker import charts, pagecache, permissions
+from tracker import charts, offline, pagecache, permissions
 from tracker import services as tracker_services
 from tracker.models import Source
 from tracker.pagecache import Rendered
@@ -108,7 +108,7 @@ def _render_source_record(request: HttpRequest, pk: int) -> Rendered:
     )
 
 
-@login_required
+@offline.login_required_or_401
 def departure_new(request: HttpRequest) -> HttpResponse:
     return figure_form_page(
         request,
@@ -119,7 +119,7 @@ def departure_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@offline.login_required_or_401
 def arrival_new(request: HttpRequest) -> HttpResponse:
     return figure_form_page(
         request,
