@@ -17,6 +17,12 @@ when both times are exact.
   was never meant to be open, and the flag engine flags none).
 
 Four queries, whatever the number of corridors, windows and reports (`source_record`).
+
+The page is cheap at any size (`page_rows`): the totals are over every window, but the
+rows it lists are bounded. A window with a report (a flag that counts, or a dismissed
+one) or open now has a row of its own; the other windows of a corridor are folded into
+one line (their number and dates), and the rows are cut into pages of RECORD_ROWS.
+The API lists every window.
 """
 
 from __future__ import annotations
@@ -136,6 +142,82 @@ class SourceRecord:
 
     def window_ids(self) -> list[int]:
         return [w.window.pk for c in self.corridors for w in c.windows]
+
+
+# The rows of the record's page, at most: a window's, a corridor's folded windows, or "no windows".
+RECORD_ROWS = 100
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A corridor's windows with no report overlapping them and not open now, in one line."""
+
+    count: int
+    cancelled: int
+    scheduled: int
+    first: CorridorWindow
+    last: CorridorWindow
+
+
+@dataclass
+class CorridorPart:
+    """A corridor's rows on one page of the record: a part of them when it spans pages."""
+
+    record: CorridorRecord
+    windows: list[WindowRecord] = field(default_factory=list)
+    folded: Folded | None = None
+    continued: bool = False  # rows of it are on the page before
+
+    @property
+    def corridor(self) -> Corridor:
+        return self.record.corridor
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the record's page: a window, a corridor's folded windows, or (None) "no windows"."""
+
+    corridor: CorridorRecord
+    item: WindowRecord | Folded | None
+    index: int  # within its corridor's rows
+
+
+def listed_in_full(window: WindowRecord) -> bool:
+    return bool(window.counting or window.dismissed) or window.state == CorridorWindow.Status.OPEN
+
+
+def page_rows(corridors: list[CorridorRecord]) -> list[Row]:
+    """The rows of the record's page for these corridors: each corridor's listed windows, then its folded line."""
+    rows: list[Row] = []
+    for corridor in corridors:
+        items: list[WindowRecord | Folded | None] = [w for w in corridor.windows if listed_in_full(w)]
+        rest = [w for w in corridor.windows if not listed_in_full(w)]
+        if rest:
+            states = Counter(w.state for w in rest)
+            items.append(
+                Folded(
+                    count=len(rest),
+                    cancelled=states[CorridorWindow.Status.CANCELLED],
+                    scheduled=states[CorridorWindow.Status.SCHEDULED],
+                    first=rest[0].window,
+                    last=rest[-1].window,
+                )
+            )
+        rows += [Row(corridor, item, i) for i, item in enumerate(items or [None])]
+    return rows
+
+
+def corridor_parts(rows: list[Row]) -> list[CorridorPart]:
+    """The rows of one page, by corridor (`continued` when the corridor's rows began on an earlier page)."""
+    parts: list[CorridorPart] = []
+    for row in rows:
+        if not parts or parts[-1].record is not row.corridor:
+            parts.append(CorridorPart(record=row.corridor, continued=row.index > 0))
+        if isinstance(row.item, WindowRecord):
+            parts[-1].windows.append(row.item)
+        elif isinstance(row.item, Folded):
+            parts[-1].folded = row.item
+    return parts
 
 
 def source_record(source_id: int, *, now: dt.datetime) -> SourceRecord:

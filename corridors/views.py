@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,6 +29,7 @@ from corridors.forms import ArrivalForm, DepartureForm, DossierCheckForm, FlagRe
 from corridors.models import Corridor, DossierSnapshot, Flag
 from tracker import charts, offline, pagecache, permissions
 from tracker import services as tracker_services
+from tracker import views as tracker_views
 from tracker.models import Source
 from tracker.pagecache import Rendered
 from tracker.staff_views import figure_form_page
@@ -73,10 +75,18 @@ def _render_corridor(request: HttpRequest, pk: int) -> Rendered:
 
 @require_safe
 def source_record(request: HttpRequest, pk: int) -> HttpResponse:
-    return pagecache.serve(request, f"source-record:{pk}", lambda: _render_source_record(request, pk))
+    number = tracker_views._page_number(request, "page")
+    params = {"page": str(number)} if number != 1 else {}
+    return pagecache.serve(
+        request, f"source-record:{pk}", lambda: _render_source_record(request, pk, number), params=params
+    )
 
 
-def _render_source_record(request: HttpRequest, pk: int) -> Rendered:
+def _render_source_record(request: HttpRequest, pk: int, number: int) -> Rendered:
+    """
+    The record's totals over every window; its rows (ceasefire_record.page_rows) one page
+    of RECORD_ROWS at a time, so that the page is cheap at any size.
+    """
     now = timezone.now()
     try:
         record = ceasefire_record.source_record(pk, now=now)
@@ -86,18 +96,24 @@ def _render_source_record(request: HttpRequest, pk: int) -> Rendered:
         (True, record.with_ceasefire, record.ceasefire_totals()),
         (False, record.without_ceasefire, record.other_totals()),
     ]
+    groups = [group for group in groups if group[1]]
+    rows = [
+        (ceasefire, row) for ceasefire, corridors, _totals in groups for row in ceasefire_record.page_rows(corridors)
+    ]
+    page = tracker_views._page(Paginator(rows, ceasefire_record.RECORD_ROWS), number)
     context = {
         "record": record,
         "groups": [
             {
                 "ceasefire": ceasefire,
-                "corridors": corridors,
+                "corridors": ceasefire_record.corridor_parts([row for c, row in page.object_list if c == ceasefire]),
                 "totals": totals,
                 "sentence": ceasefire_record.totals_sentence(totals, ceasefire=ceasefire),
             }
-            for ceasefire, corridors, totals in groups
-            if corridors
+            for ceasefire, _corridors, totals in groups
         ],
+        "page": page,
+        "links": tracker_views._page_links(request, {"page": number}, "page", page, "record-corridors"),
         "outcomes": ceasefire_record.OUTCOME_LABELS,
         "now": now,
     }

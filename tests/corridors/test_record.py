@@ -12,7 +12,7 @@ from django.utils import translation
 
 from corridors import services
 from corridors.models import CorridorWindow, Flag
-from corridors.record import source_record
+from corridors.record import RECORD_ROWS, source_record
 from tests import factories
 from tests.corridors import ceasefire_data
 from tests.scenarios import queries_for
@@ -230,3 +230,49 @@ class TestAtScale:
         assert totals.possible_only == expected["possible"] > 0
         assert totals.by_verification == expected["by_verification"]
         assert Source.objects.filter(pk=large.pk).exists()
+
+    def test_its_page_is_bounded_and_its_pages_account_for_every_window(self, public, db):
+        small = factories.SourceFactory(name="Small announcer")
+        large = factories.SourceFactory(name="Large announcer")
+        generate(small, corridors=2, windows_per_corridor=5, seed=2)
+        generate(large, corridors=8, windows_per_corridor=400, seed=3)
+        windows = CorridorWindow.objects.filter(corridor__announced_by=large)
+        reported = set(
+            Flag.objects.filter(window__in=windows).exclude(status="withdrawn").values_list("window_id", flat=True)
+        )
+        page = url("en", "corridors:source_record", large.pk)
+        queries = queries_for(public, url("en", "corridors:source_record", small.pk))
+        # Every window is on one page: a report's window in a row of its own, the others counted in a folded line.
+        listed, folded, number, pages = [], 0, 1, 1
+        while number <= pages:
+            address = page if number == 1 else f"{page}?page={number}"
+            assert queries_for(public, address) == queries  # the first request for each page renders it
+            body = public.get(address).content.decode()
+            pages = int(re.search(r"Page 1 of (\d+)", body).group(1)) if number == 1 else pages
+            number += 1
+            rows = re.findall(r'id="window-(\d+)"', body)
+            counts = [int(n) for n in re.findall(r'data-windows="(\d+)"', body)]
+            assert len(rows) + len(counts) <= RECORD_ROWS
+            assert len(body.encode()) < 200_000
+            listed += [int(pk) for pk in rows]
+            folded += sum(counts)
+        assert sorted(listed) == sorted(reported)  # no window is open in 2026: only reported ones are listed
+        assert len(listed) + folded == windows.count() == 3200
+        assert pages > 1
+        assert public.get(f"{page}?page={pages + 1}").status_code == 404
+        assert public.get(f"{page}?page=0").status_code == 404
+        # The totals on the page are over every window, as counted here.
+        expected = counted_in_the_test(
+            list(windows.filter(corridor__ceasefire_announced=True).values_list("corridor_id", flat=True).distinct())
+        )
+        text = text_of(public.get(f"{page}?page={pages}"))
+        assert (
+            f"{expected['windows']} windows announced with a ceasefire; hostilities with an exact-time overlap were "
+            f"reported during {expected['confirmed']} of them ({expected['verified']} by verified reports); "
+            f"{expected['possible']} more only possibly." in text
+        )
+        ukrainian = text_of(public.get(url("uk", "corridors:source_record", large.pk)))
+        assert f"Сторінка 1 з {pages}" in ukrainian and "Підсумки — за всіма вікнами." in ukrainian
+        assert re.search(rf"{expected['windows']} вік\w+ оголошено з припиненням вогню", ukrainian)
+        last = text_of(public.get(url("uk", "corridors:source_record", large.pk) + f"?page={pages}"))
+        assert re.search(r"\d+ вік\w+ .*Від .* до .*\.", last)  # the last corridor's folded line
