@@ -101,7 +101,7 @@ class AutoSchema(openapi.AutoSchema):
                 ),
             ]
             formats = [r.format for r in self.view.get_renderers()]
-            parameters.append(
+            parameters += [
                 OpenApiParameter(
                     "format",
                     OpenApiTypes.STR,
@@ -109,8 +109,16 @@ class AutoSchema(openapi.AutoSchema):
                     enum=formats,
                     description="`csv`: CSV with an HXL hashtag row under the header"
                     + ("; `geojson`: a GeoJSON FeatureCollection." if "geojson" in formats else "."),
-                )
-            )
+                ),
+                OpenApiParameter(
+                    "hxl",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.QUERY,
+                    enum=["0", "1"],
+                    description="With `format=csv`: `0` leaves out the HXL hashtag row (for tools that would read it "
+                    "as data).",
+                ),
+            ]
         return parameters
 
     def _get_response_for_code(self, serializer: Any, status_code: str, *args: Any, **kwargs: Any) -> Any:

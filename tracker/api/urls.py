@@ -22,13 +22,14 @@ router.register("hostilities", tracker.HostilityReportViewSet, basename="hostili
 router.register("departures", corridors.DepartureViewSet, basename="departure")
 router.register("arrivals", corridors.ArrivalViewSet, basename="arrival")
 router.register("flags", corridors.FlagViewSet, basename="flag")
+router.register("flag-events", corridors.FlagEventViewSet, basename="flag-event")
 router.register("webhooks", corridors.WebhookViewSet, basename="webhook")
 router.register("alerts", corridors.AlertSubscriptionViewSet, basename="alert")
 # Every public list's deletions (accounts are not public; flags are never deleted).
 tracker.DeletionViewSet.resources = {
     prefix: viewset.queryset.model
     for prefix, viewset, _name in router.registry
-    if prefix not in ("users", "flags", "webhooks", "alerts")
+    if prefix not in ("users", "flags", "flag-events", "webhooks", "alerts")
 }
 router.register("deletions", tracker.DeletionViewSet, basename="deletion")
 router.register("imports", imports.ImportViewSet, basename="import")
