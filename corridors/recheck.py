@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from corridors import tasks
+from corridors import flagging, tasks
 from corridors.models import FlagCheck
 
 # The reports a `reports_in_batches()` block has saved so far (None outside one).
@@ -61,3 +61,16 @@ def recheck_corridors(*, corridor_ids: Iterable[int]) -> None:
     for corridor_id in sorted(set(corridor_ids)):
         FlagCheck.objects.create(target=FlagCheck.Target.CORRIDOR, target_id=corridor_id)
         tasks.check_corridor.delay_on_commit(corridor_id)
+
+
+@contextmanager
+def site_moves(*, site_id: int, moving: bool) -> Iterator[None]:
+    """
+    Around a change of a site's parent (`moving`): the corridors a report at the site
+    touches in the tree before the block and after it are re-checked when the block
+    ends, as the move can raise their flags or withdraw them. Not moving, nothing.
+    """
+    before = flagging.corridors_touching_site(site_id) if moving else set()
+    yield
+    if moving:
+        recheck_corridors(corridor_ids=before | flagging.corridors_touching_site(site_id))

@@ -26,8 +26,8 @@ from corridors.models import (
 )
 from corridors.schedule import MAX_DAYS, ScheduleError, expand_schedule
 from tracker import permissions
+from tracker.audit import audited_delete, audited_save, changed_fields, lock_row_shared
 from tracker.models import Site
-from tracker.services import audited_delete, audited_save, changed_fields, lock_row_shared
 from tracker.sync import sync_touch
 from tracker.validators import validate_date
 

@@ -30,7 +30,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from tracker import accounts, apikeys, permissions, secrecy, services
+from tracker import accounts, apikeys, audit, permissions, secrecy, services
 from tracker.admin_time import ZonedSplitDateTime
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
@@ -42,6 +42,7 @@ from tracker.models import (
     Organisation,
     SecurityEvent,
     Site,
+    SiteAlias,
     Source,
     User,
     Verification,
@@ -281,10 +282,10 @@ class OrganisationAdmin(RoleAdmin):
     has_delete_permission = has_view_permission
 
     def save_model(self, request: HttpRequest, obj: Organisation, form: Any, change: bool) -> None:
-        services.audited_save(obj, user=request.user)
+        audit.audited_save(obj, user=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Organisation) -> None:
-        services.audited_delete(obj, user=request.user)
+        audit.audited_delete(obj, user=request.user)
 
 
 @admin.register(User)
@@ -502,6 +503,33 @@ class SiteAdmin(RoleAdmin):
         if not permissions.can_view_exact_location(request.user):
             raise PermissionDenied
         return site.pk
+
+
+@admin.register(SiteAlias)
+class SiteAliasAdmin(RoleAdmin):
+    """
+    The names and codes by which imported conflict events find a site. Coordinators
+    keep them, as they keep the sites; any staff member may read them (they say no more
+    of a site than its name).
+    """
+
+    list_display = ("value", "kind", "data_set", "site")
+    list_filter = ("kind", "data_set")
+    search_fields = ("value", "site__name")
+    autocomplete_fields = ("site",)
+    list_select_related = ("site",)
+    fields = ("site", "kind", "value", "data_set")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_places(request.user)
+
+    has_delete_permission = has_change_permission
+
+    def delete_model(self, request: HttpRequest, obj: SiteAlias) -> None:
+        obj.delete()
 
 
 @admin.register(CivilianCount)

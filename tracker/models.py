@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Length
+from django.db.models.functions import Length, Lower
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -360,6 +360,50 @@ class Site(TimeStamped):
         if self.restricted:
             return geo.coarsen(self.latitude, self.longitude)
         return self.latitude, self.longitude
+
+
+class SiteAlias(TimeStamped):
+    """
+    Another name of a site, or a code another data set gives it, by which imported
+    conflict events (tracker/imports/events.py) find the site: "Маріуполь" or
+    "Mariupol'" as a data set spells the place, a P-code ("UA1412001") or UCDP's PRIO-GRID
+    cell. A code is matched exactly (case aside) against the data set's code columns, a
+    name against its place-name columns; either may hold for one data set only (blank:
+    for all). One value names one site per kind and data set.
+    """
+
+    class Kind(models.TextChoices):
+        NAME = "name", _("Another name")
+        CODE = "code", _("External code")
+
+    class DataSet(models.TextChoices):
+        ANY = "", _("Any data set")
+        ACLED = "acled", "ACLED"
+        UCDP = "ucdp", "UCDP GED"
+
+    site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.CASCADE, related_name="aliases")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.NAME)
+    value = NameField(_("name or code"))
+    data_set = models.CharField(_("data set"), max_length=10, choices=DataSet.choices, default="", blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["value", "id"]
+        verbose_name = _("site alias or external code")
+        verbose_name_plural = _("site aliases and external codes")
+        constraints = [
+            models.UniqueConstraint(
+                Lower("value"),
+                "kind",
+                "data_set",
+                name="sitealias_one_site_per_value",
+                violation_error_message=_("This name or code already belongs to a site (for this data set)."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} → {self.site}"
 
 
 class Attributed(TimeStamped):
@@ -787,6 +831,10 @@ class ImportBatch(TimeStamped):
     retract_missing = models.BooleanField(_("retract events no longer in the data set"), default=False)
     retracted = models.PositiveIntegerField(_("retracted"), default=0)
     errors = models.JSONField(_("errors"), default=list, blank=True)
+    # The file's first rows (IMPORT_ROWS_SHOWN), each with what it did or would do:
+    # {"row", "action" (created, updated, unchanged, error), "what" (the object, by its
+    # natural key, in the importer's language), "changes" (the fields an update changes)}.
+    row_outcomes = models.JSONField(_("rows"), default=list, blank=True)
     ignored_columns = models.JSONField(_("ignored columns"), default=list, blank=True)
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"

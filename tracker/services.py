@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from corridors import events, recheck
-from corridors.flagging import corridors_touching_site
 from tracker import accounts, permissions
+from tracker.audit import audited_delete, audited_save, changed_fields, lock_row_shared, stored_difference
 from tracker.models import (
     Attributed,
     CivilianCount,
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from tracker.models import User
 
-M = TypeVar("M", bound=models.Model)
 log = logging.getLogger("tracker.security")
 
 # Set by the system from the logged-in user, never by the person writing.
@@ -56,57 +55,6 @@ JUDGED = frozenset({Verification.VERIFIED, Verification.DISPUTED})
 SITE_TREE_LOCK = 7_264_001
 # The first half of the advisory lock "reports joining site N" (site_save, _lock_context).
 REPORTS_JOINING_SITE = 7_264
-
-
-def changed_fields(instance: models.Model, *, lock: bool = False) -> set[str]:
-    """
-    Names of the concrete fields whose value differs from the stored row (all of them
-    for a new one). With `lock`, the row is locked until the end of the transaction,
-    so that what is decided from the difference still holds when it is written.
-    """
-    return _difference(instance, lock=lock)[0]
-
-
-def _difference(instance: models.Model, *, lock: bool = False) -> tuple[set[str], dict[str, Any] | None]:
-    """The changed fields, and the stored row's values by attribute name (None for a new object)."""
-    fields = [f for f in instance._meta.concrete_fields if not f.primary_key]
-    if instance._state.adding or instance.pk is None:
-        return {f.name for f in fields}, None
-    rows = type(instance)._default_manager.filter(pk=instance.pk)
-    if lock:
-        # FOR NO KEY UPDATE, as the UPDATE itself: it lets the flag engine key-share
-        # a report it is raising a flag for (corridors/flagging.py) without waiting.
-        rows = rows.select_for_update(no_key=True)
-    stored = rows.values(*(f.attname for f in fields)).first()
-    if stored is None:
-        return {f.name for f in fields}, None
-    return {f.name for f in fields if getattr(instance, f.attname) != stored[f.attname]}, stored
-
-
-def audited_save(instance: M, *, user: User | None) -> M:
-    """Validate with the model's rules and save, recording `user` in the audit history."""
-    instance.full_clean()
-    instance._history_user = user  # type: ignore[attr-defined]
-    instance.save()
-    return instance
-
-
-class InUse(PermissionDenied):
-    """An object other records refer to cannot be deleted (by anyone): retract, cancel or deactivate it instead."""
-
-
-def audited_delete(instance: models.Model, *, user: User | None) -> None:
-    instance._history_user = user  # type: ignore[attr-defined]
-    try:
-        instance.delete()
-    except models.ProtectedError as exc:
-        raise InUse(
-            _("%(object)s is referred to by other records and cannot be deleted: %(what)s.")
-            % {
-                "object": instance,
-                "what": ", ".join(sorted({str(o._meta.verbose_name) for o in exc.protected_objects})),
-            }
-        ) from None
 
 
 @transaction.atomic
@@ -153,9 +101,9 @@ def figure_check(*, figure: Attributed, user: User) -> bool:
             raise PermissionDenied(_("Only members of an organisation can add figures."))
         figure.organisation = getattr(user, "organisation", None)
         figure.created_by = user
-        changed, stored = _difference(figure)
+        changed, stored = stored_difference(figure)
     else:
-        changed, stored = _difference(figure, lock=True)
+        changed, stored = stored_difference(figure, lock=True)
         if not changed:
             return False
         if changed & STAMPED_FIELDS:
@@ -253,18 +201,6 @@ def _lock_context(figure: Attributed, *, joining: set[str], stored: dict[str, An
         fresh = model._default_manager.filter(pk=pk).first()
         if fresh is not None:  # gone meanwhile: the foreign key refuses the write
             setattr(figure, name, fresh)
-
-
-def lock_row_shared(model: type[models.Model], pk: int) -> None:
-    """
-    Share-lock one row until the end of the transaction (FOR SHARE, which Django's
-    select_for_update does not offer): whoever reads it to decide a write holds off
-    its changes, not the other readers. (SQLite runs one write transaction at a time.)
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            table = connection.ops.quote_name(model._meta.db_table)
-            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [pk])  # noqa: S608 - a model's table
 
 
 @transaction.atomic
@@ -392,15 +328,13 @@ def site_save(*, site: Site, user: User, keep_unrestricted: bool = False) -> Sit
     changed = set() if site._state.adding else changed_fields(site)
     if site._state.adding and site.kind == Site.Kind.SHELTER and not keep_unrestricted:
         site.restricted = True  # unless a coordinator said otherwise: docs/design.md "Space"
-    touched_before = corridors_touching_site(site.pk) if "parent" in changed else set()
-    _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
-    # Before the site's own row, as every report write takes its row, then its site's.
-    reports = _lock_reports_at(site) if "timezone" in changed else []
-    audited_save(site, user=user)
-    if site.restricted:
-        _restrict_sites_inside(site, user=user)
-    if "parent" in changed:
-        recheck.recheck_corridors(corridor_ids=touched_before | corridors_touching_site(site.pk))
+    with recheck.site_moves(site_id=site.pk, moving="parent" in changed):
+        _inherit_restriction(site, unrestricting=not site.restricted and "restricted" in changed)
+        # Before the site's own row, as every report write takes its row, then its site's.
+        reports = _lock_reports_at(site) if "timezone" in changed else []
+        audited_save(site, user=user)
+        if site.restricted:
+            _restrict_sites_inside(site, user=user)
     for report in reports:
         report.site = site
         if (report.coverage_start, report.coverage_end) != report.coverage().index_bounds():

@@ -12,12 +12,13 @@ import io
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from corridors.models import Flag
 from tests import factories
 from tests.api import api
 from tests.tracker.test_imports import URL, batch_of, upload
-from tracker.models import HostilityReport, Source
+from tracker.models import HostilityReport, SiteAlias, Source
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -468,3 +469,120 @@ def test_only_a_data_set_retracts_what_it_no_longer_holds(alice, django_capture_
     response = upload(api(alice), b"site\r\n1\r\n", retract_missing="true", capture=django_capture_on_commit_callbacks)
     assert response.status_code == 400
     assert "retract_missing" in response.json()
+
+
+class TestSiteAliases:
+    """A site is found by a stored external code, then by a stored alias (or its name), then by distance."""
+
+    def test_an_event_at_a_place_stored_as_another_name_of_a_site_is_at_that_site(
+        self, alice, mariupol, azovstal, django_capture_on_commit_callbacks
+    ):
+        SiteAlias.objects.create(site=azovstal, value="Azovstal Iron and Steel Works")
+        # 40 km from any site: only the alias places it.
+        row = acled_row(
+            event_id_cnty="UKR3001",
+            event_date="2022-05-04",
+            location="AZOVSTAL IRON AND STEEL WORKS",
+            latitude="47.40",
+            longitude="37.90",
+        )
+        batch = acled_upload(client := api(alice), table(ACLED_COLUMNS, [row]), django_capture_on_commit_callbacks)
+        assert (batch["created"], batch["errors"]) == (1, [])
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"{URL}{batch['id']}/apply/")
+        assert HostilityReport.objects.get().site == azovstal
+
+    def test_an_external_code_comes_before_the_name_the_row_gives(
+        self, alice, mariupol, azovstal, django_capture_on_commit_callbacks
+    ):
+        SiteAlias.objects.create(site=azovstal, kind=SiteAlias.Kind.CODE, value="UA1412001", data_set="acled")
+        columns = [*ACLED_COLUMNS, "admin3_pcode"]
+        row = acled_row(
+            event_id_cnty="UKR3002",
+            event_date="2022-05-04",
+            location="Mariupol",
+            admin3_pcode="ua1412001",
+            latitude="47.0971",
+            longitude="37.5434",
+        )
+        batch = acled_upload(api(alice), table(columns, [row]), django_capture_on_commit_callbacks, dry_run="false")
+        assert batch["status"] == "applied", batch["errors"]
+        assert HostilityReport.objects.get().site == azovstal
+
+    def test_a_code_kept_for_one_data_set_does_not_place_anothers_events(
+        self, alice, mariupol, azovstal, django_capture_on_commit_callbacks
+    ):
+        SiteAlias.objects.create(site=azovstal, kind=SiteAlias.Kind.CODE, value="178456", data_set="acled")
+        row = ucdp_row(
+            id="400010",
+            where_prec="3",
+            where_coordinates="Somewhere in Donetsk oblast",
+            priogrid_gid="178456",
+            latitude="48.0",
+            longitude="37.8",
+            date_start="2022-05-04 00:00:00.000",
+            date_end="2022-05-04 00:00:00.000",
+        )
+        client = api(alice)
+        ucdp = {"resource": "hostilities", "name": "ged.csv", "format": "ucdp"}
+        refused = batch_of(
+            client, upload(client, table(UCDP_COLUMNS, [row]), capture=django_capture_on_commit_callbacks, **ucdp)
+        )
+        assert [(e["row"], e["column"]) for e in refused["errors"]] == [(2, "location")]
+        SiteAlias.objects.create(site=azovstal, kind=SiteAlias.Kind.CODE, value="178456", data_set="ucdp")
+        placed = batch_of(
+            client,
+            upload(
+                client,
+                table(UCDP_COLUMNS, [row]),
+                capture=django_capture_on_commit_callbacks,
+                dry_run="false",
+                **ucdp,
+            ),
+        )
+        assert placed["status"] == "applied", placed["errors"]
+        assert HostilityReport.objects.get().site == azovstal
+
+    def test_an_unknown_place_far_from_every_site_is_refused_proposing_the_nearest(
+        self, alice, mariupol, azovstal, django_capture_on_commit_callbacks
+    ):
+        row = acled_row(
+            event_id_cnty="UKR3003", event_date="2022-05-04", location="Nikolske", latitude="47.20", longitude="37.30"
+        )
+        batch = acled_upload(api(alice), table(ACLED_COLUMNS, [row]), django_capture_on_commit_callbacks)
+        (error,) = batch["errors"]
+        assert (error["row"], error["column"]) == (2, "location")
+        assert f"Mariupol (id {mariupol.pk}," in error["message"]
+        assert f"Azovstal (id {azovstal.pk}," in error["message"]
+
+
+class TestSiteAliasAdmin:
+    def test_a_coordinator_stores_another_name_of_a_site(self, login, carol, mariupol):
+        response = login(carol).post(
+            reverse("admin:tracker_sitealias_add"),
+            {"site": mariupol.pk, "kind": "name", "value": "Маріуполь", "data_set": ""},
+        )
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        alias = SiteAlias.objects.get()
+        assert (alias.site, alias.value) == (mariupol, "Маріуполь")
+        assert alias.history.count() == 1
+
+    def test_a_value_names_one_site_per_kind_and_data_set(self, login, carol, mariupol, azovstal):
+        SiteAlias.objects.create(site=mariupol, kind="code", value="UA1412", data_set="acled")
+        client = login(carol)
+        add = reverse("admin:tracker_sitealias_add")
+        response = client.post(add, {"site": azovstal.pk, "kind": "code", "value": "ua1412", "data_set": "acled"})
+        assert response.status_code == 200
+        assert "already belongs to a site" in str(response.context["adminform"].form.errors)
+        response = client.post(add, {"site": azovstal.pk, "kind": "code", "value": "UA1412", "data_set": "ucdp"})
+        assert response.status_code == 302
+        assert SiteAlias.objects.count() == 2
+
+    def test_a_reporter_may_read_but_not_store_them(self, login, alice, mariupol):
+        client = login(alice)
+        assert client.get(reverse("admin:tracker_sitealias_changelist")).status_code == 200
+        response = client.post(
+            reverse("admin:tracker_sitealias_add"), {"site": mariupol.pk, "kind": "name", "value": "X", "data_set": ""}
+        )
+        assert response.status_code == 403
+        assert not SiteAlias.objects.exists()

@@ -53,7 +53,7 @@ from tracker import secrecy
 from tracker.api import idempotency
 from tracker.api.parsers import MAX_BODY_BYTES, RequestTooLarge
 from tracker.api.policy import SYNC_ORDER
-from tracker.services import InUse
+from tracker.audit import InUse
 from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_url
 
 if TYPE_CHECKING:

@@ -8,18 +8,20 @@ Dates are stored with the precision the data set gives and never as an exact tim
 day is a day-precision report; an event known only to a week or a month covers that
 whole week or month, day by day (docs/design.md "Time" rule 5).
 
-Places: an event's site is the one named as the event's location, else the nearest
-site within IMPORT_SITE_RADIUS_KM of its coordinates, else the row is refused with the
-nearest sites proposed. A restricted site is matched, measured and proposed by the
-position the importer may see (coarsened, unless they may see it exactly): an import
-never tells anyone how far a shelter is from a point they chose.
+Places: an event's site is the one a stored external code names (a P-code, a PRIO-GRID
+cell: tracker.models.SiteAlias), else the one named (by its own name or a stored alias)
+as the event's location, else the nearest site within IMPORT_SITE_RADIUS_KM of its
+coordinates, else the row is refused with the nearest sites proposed. A restricted
+site is matched, measured and proposed by the position the importer may see
+(coarsened, unless they may see it exactly): an import never tells anyone how far a
+shelter is from a point they chose.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,7 @@ from django.utils.translation import gettext as _
 from tracker import permissions
 from tracker.coverage import day_start
 from tracker.imports.readers import FileError
-from tracker.models import HostilityReport, Site, Source
+from tracker.models import HostilityReport, Site, SiteAlias, Source
 from tracker.validators import DESCRIPTION_MAX_LENGTH
 
 Kind = HostilityReport.Kind
@@ -53,6 +55,11 @@ ACLED_KINDS = {
 ACLED_REQUIRED = ("event_id_cnty", "event_date", "time_precision", "sub_event_type", "latitude", "longitude")
 UCDP_REQUIRED = ("id", "date_start", "date_end", "where_prec", "latitude", "longitude")
 UCDP_VIOLENCE = {"1": "State-based conflict", "2": "Non-state conflict", "3": "One-sided violence"}
+# Where a row names its place, most precise first; and the columns that may hold a
+# code a site is stored under (ACLED exports enriched with P-codes, UCDP's PRIO-GRID cell).
+ACLED_NAME_COLUMNS = ("location", "admin3", "admin2")
+ACLED_CODE_COLUMNS = ("admin3_pcode", "admin2_pcode", "admin1_pcode")
+UCDP_CODE_COLUMNS = ("priogrid_gid",)
 EARTH_RADIUS_KM = 6371.0
 CANDIDATES = 3
 
@@ -81,19 +88,37 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 class SiteFinder:
-    """Finds an event's site, remembering each answer for the rest of the file."""
+    """
+    Finds an event's site: by a stored external code (tracker.models.SiteAlias) in the
+    row's code columns; else by a name in its place columns, a site's own or a stored
+    alias; else the nearest site within the radius. Sites and aliases are read once
+    per file (they number in the thousands at most) and each answer is remembered.
+    """
 
-    def __init__(self, *, user: Any, radius_km: float) -> None:
+    def __init__(self, *, user: Any, radius_km: float, data_set: str = "") -> None:
         self.radius_km = radius_km
+        self.data_set = data_set
         self.exact = permissions.can_view_exact_location(user)
-        self._by_name: dict[str, list[Site]] = {}
+        self._by_name: dict[str, list[Site]] | None = None
+        self._by_code: dict[str, Site] = {}
         self._sites: list[tuple[tuple[float, float], Site]] | None = None
 
     def position(self, site: Site) -> tuple[float, float]:
         return (site.latitude, site.longitude) if self.exact else site.public_coordinates()
 
-    def find(self, *, names: list[str], point: tuple[float, float] | None, radius_km: float | None = None) -> Site:
+    def find(
+        self,
+        *,
+        names: list[str],
+        point: tuple[float, float] | None,
+        radius_km: float | None = None,
+        codes: Sequence[str] = (),
+    ) -> Site:
         radius = self.radius_km if radius_km is None else radius_km
+        self._load()
+        for code in (c.strip() for c in codes if c and c.strip()):
+            if code.casefold() in self._by_code:
+                return self._by_code[code.casefold()]
         for name in (n.strip() for n in names if n and n.strip()):
             named = self._named(name)
             if len(named) == 1:
@@ -121,17 +146,31 @@ class SiteFinder:
             },
         )
 
+    def _load(self) -> None:
+        if self._by_name is not None:
+            return
+        sites = {site.pk: site for site in Site.objects.order_by("pk")}
+        self._sites = [(self.position(site), site) for site in sites.values()]
+        by_name: dict[str, dict[int, Site]] = {}
+        for site in sites.values():
+            by_name.setdefault(site.name.casefold(), {})[site.pk] = site
+        # A code or name for this data set comes before the same one for any data set.
+        aliases = SiteAlias.objects.filter(data_set__in=("", self.data_set)).order_by("-data_set", "pk")
+        for kind, value, site_id in aliases.values_list("kind", "value", "site_id"):
+            key = value.casefold()
+            if kind == SiteAlias.Kind.CODE:
+                self._by_code.setdefault(key, sites[site_id])
+            else:
+                by_name.setdefault(key, {})[site_id] = sites[site_id]
+        self._by_name = {key: list(found.values()) for key, found in by_name.items()}
+
     def _named(self, name: str) -> list[Site]:
-        key = name.casefold()
-        if key not in self._by_name:
-            self._by_name[key] = list(Site.objects.filter(name__iexact=name).order_by("pk"))
-        return self._by_name[key]
+        return (self._by_name or {}).get(name.casefold(), [])
 
     def nearest(self, point: tuple[float, float]) -> list[tuple[float, Site]]:
-        if self._sites is None:
-            # Sites number in the thousands at most: read once per file, measured in memory.
-            self._sites = [(self.position(site), site) for site in Site.objects.order_by("pk")]
-        ranked = sorted(((distance_km(point, where), site) for where, site in self._sites), key=lambda pair: pair[0])
+        self._load()
+        places = self._sites or []
+        ranked = sorted(((distance_km(point, where), site) for where, site in places), key=lambda pair: pair[0])
         return ranked[:CANDIDATES]
 
 
@@ -217,8 +256,9 @@ def acled_event(row: Mapping[str, Any], *, sites: SiteFinder, source: Source, no
     if precision not in ("1", "2", "3"):
         raise EventError("time_precision", _("ACLED's time_precision is 1, 2 or 3."))
     point = (_coordinate(row, "latitude"), _coordinate(row, "longitude"))
-    names = [str(row.get(column) or "") for column in ("location", "admin3", "admin2")]
-    site = sites.find(names=names, point=point)
+    names = [str(row.get(column) or "") for column in ACLED_NAME_COLUMNS]
+    codes = [str(row.get(column) or "") for column in ACLED_CODE_COLUMNS]
+    site = sites.find(names=names, point=point, codes=codes)
     if precision == "1":
         first = last = day
     elif precision == "2":  # the week around the date given
@@ -268,13 +308,14 @@ def ucdp_event(row: Mapping[str, Any], *, sites: SiteFinder, source: Source, now
     where_prec = str(row.get("where_prec") or "1").strip()
     place = str(row.get("where_coordinates") or "").split(",")[0]
     names = [place, str(row.get("adm_2") or "")]
+    codes = [str(row.get(column) or "") for column in UCDP_CODE_COLUMNS]
     if where_prec in ("1", "2"):
         # 1: the exact place; 2: within 25 km of it.
         radius = sites.radius_km if where_prec == "1" else max(sites.radius_km, 25.0)
-        site = sites.find(names=names, point=point, radius_km=radius)
+        site = sites.find(names=names, point=point, radius_km=radius, codes=codes)
     else:
-        # A region's or a country's centroid: only a site of that name will do.
-        site = sites.find(names=names, point=None)
+        # A region's or a country's centroid: only a site of that name or code will do.
+        site = sites.find(names=names, point=None, codes=codes)
     started_at, ended_at = _span(first, last, site.timezone, now=now)
     violence = UCDP_VIOLENCE.get(str(row.get("type_of_violence") or "").strip(), "")
     description = _text(

@@ -44,7 +44,7 @@ from corridors import flagging
 from corridors import services as corridor_services
 from corridors.models import Arrival, Corridor, CorridorWindow, Departure, Flag
 from corridors.schedule import expand_schedule
-from tracker import services
+from tracker import audit, services
 from tracker.localtime import to_utc
 from tracker.models import (
     CivilianCount,
@@ -161,7 +161,7 @@ class Scenario:
             return obj  # someone changed it since: theirs to keep
         for name, value in values.items():
             setattr(obj, name, value)
-        if services.changed_fields(obj):
+        if audit.changed_fields(obj):
             save(obj)
         return obj
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0012_imports'),
+        ('tracker', '0014_import_row_outcomes'),
     ]
 
     operations = [
