@@ -152,11 +152,8 @@ class GeoJSONRenderer(renderers.BaseRenderer):
         if data is None:  # a 304 or 204: no body
             return b""
         rows, single = _rows(data)
-        view = (renderer_context or {}).get("view")
-        if hasattr(view, "geojson_features"):
-            features = view.geojson_features(rows)
-        else:
-            features = [self.feature(row) for row in rows]
+        make = getattr((renderer_context or {}).get("view"), "geojson_features", None)
+        features = make(rows) if make is not None else [self.feature(row) for row in rows]
         if single:
             body: dict[str, Any] = features[0]
         else:
@@ -168,26 +165,24 @@ class GeoJSONRenderer(renderers.BaseRenderer):
 
     def openapi_schema(self, *, many: bool) -> dict[str, Any]:
         """What the OpenAPI schema says of a GeoJSON body (tracker/api/schema.py): a Feature, or a page of them."""
+        position: dict[str, Any] = {
+            "type": "array",
+            "items": {"type": "number"},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "[longitude, latitude], as the reader may see them.",
+        }
         point = {
             "type": "object",
             "required": ["type", "coordinates"],
-            "properties": {
-                "type": {"type": "string", "enum": ["Point"]},
-                "coordinates": {
-                    "type": "array",
-                    "items": {"type": "number"},
-                    "minItems": 2,
-                    "maxItems": 2,
-                    "description": "[longitude, latitude], as the reader may see them.",
-                },
-            },
+            "properties": {"type": {"type": "string", "enum": ["Point"]}, "coordinates": position},
         }
         line = {
             "type": "object",
             "required": ["type", "coordinates"],
             "properties": {
                 "type": {"type": "string", "enum": ["LineString"]},
-                "coordinates": {"type": "array", "items": point["properties"]["coordinates"], "minItems": 2},
+                "coordinates": {"type": "array", "items": position, "minItems": 2},
             },
         }
         feature = {
