@@ -516,6 +516,10 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# Where the whole data sets (`/api/v1/downloads/`) are kept, one folder per version of
+# the data (tracker/api/downloads.py); a folder of an old version may be deleted any time.
+DOWNLOADS_DIR = Path(env_str("DOWNLOADS_DIR", str(BASE_DIR / "var" / "downloads")))
+
 # The rate of an API key with none of its own when the settings name none (a test's rates).
 API_KEY_DEFAULT_RATE = "1200/minute"
 
@@ -565,6 +569,12 @@ SPECTACULAR_SETTINGS = {
     # for, write-only ones (a password) are never shown.
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # drf-spectacular's enum naming, then shared components for what it writes inline in
+    # every operation (the error body, query parameters' words): a small generated client.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracker.api.schema.postprocess_shared_components",
+    ],
     # No badge from the online validator: the docs page loads nothing from elsewhere.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -590,6 +600,10 @@ SPECTACULAR_SETTINGS = {
         "WebhookEventTypeEnum": "corridors.models.Webhook.EVENT_TYPES",
         "AlertDeliveryEnum": "corridors.models.AlertSubscription.Delivery",
         "LanguageEnum": "tracker.settings.LANGUAGES",
+        # Query parameters' words, made shared components by tracker/api/schema.py.
+        "FormatEnum": ["csv", "json"],
+        "GeoFormatEnum": ["csv", "geojson", "json"],
+        "HxlEnum": ["0", "1"],
     },
 }
 

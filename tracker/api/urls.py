@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from corridors.api import views as corridors
-from tracker.api import imports
+from tracker.api import downloads, imports
 from tracker.api import views as tracker
 
 app_name = "api"
@@ -38,6 +38,8 @@ urlpatterns = [
     path("auth/token/", tracker.TokenView.as_view(), name="token"),
     path("auth/token/revoke/", tracker.TokenRevokeView.as_view(), name="token_revoke"),
     path("auth/token/revoke-all/", tracker.TokenRevokeAllView.as_view(), name="token_revoke_all"),
+    path("downloads/", downloads.DownloadListView.as_view(), name="download-list"),
+    path("downloads/<str:name>", downloads.DownloadView.as_view(), name="download"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",
