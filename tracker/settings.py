@@ -604,6 +604,8 @@ SPECTACULAR_SETTINGS = {
         "FormatEnum": ["csv", "json"],
         "GeoFormatEnum": ["csv", "geojson", "json"],
         "HxlEnum": ["0", "1"],
+        "JsonFormatEnum": ["json"],
+        "DownloadFormatEnum": ["csv", "geojson", "xlsx"],
     },
 }
 

@@ -164,3 +164,26 @@ def test_a_file_is_made_a_chunk_at_a_time(world, monkeypatch):
     _response, body = fetch("sites.csv")
     assert len(pd.read_csv(io.BytesIO(body), skiprows=[1])) == 10
     assert seen == [3, 3, 3, 1]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_copy_writes_the_same_cells_as_the_python_path(world, alice):
+    """The COPY path (downloads.copy_statement) against the serializers', on values that test its formatting."""
+    import csv
+    import datetime as dt
+
+    from tracker.api.views import CivilianCountViewSet, SourceViewSet
+
+    when = dt.datetime(2022, 5, 5, 5, 0, tzinfo=dt.UTC)
+    factories.CivilianCountFactory(site=world, as_of=when, count=7, count_high=9, created_by=alice)
+    factories.CivilianCountFactory(site=world, as_of=when.replace(microsecond=120), qualifier="at_least")
+    factories.SourceFactory(name="=HYPERLINK(1)", url="https://a.example/?q=1,2")
+    factories.SourceFactory(name='Say "no", then\nleave', url="https://b.example")
+    for viewset in (CivilianCountViewSet, SourceViewSet):
+        view = downloads.public_view(viewset, now=when)
+        assert downloads.copy_statement(view) is not None
+        fast, slow = io.BytesIO(), io.BytesIO()
+        assert downloads.write_csv(view, fast) == downloads.write_csv(view, slow, fast=False)
+        read = [list(csv.reader(io.StringIO(b.getvalue().decode(), newline=""))) for b in (fast, slow)]
+        assert read[0] == read[1]
+        assert len(read[0]) > 3

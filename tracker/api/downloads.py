@@ -225,13 +225,19 @@ def table_header(view: ReadViewSet) -> tuple[list[str], list[str]]:
     return columns, [view.hxl_tags.get(column, "") for column in columns]
 
 
-def write_csv(view: ReadViewSet, out: Any, *, hxl: bool = True) -> int:
+def write_csv(view: ReadViewSet, out: Any, *, hxl: bool = True, fast: bool = True) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text, lineterminator="\r\n")
     columns, tags = table_header(view)
     writer.writerow(columns)
     if hxl:
         writer.writerow(tags)
+    copy = copy_statement(view) if fast else None
+    if copy is not None:
+        # PostgreSQL writes the rows itself (copy_statement): the same cells, several times faster.
+        text.flush()
+        text.detach()
+        return copy_to(copy, out)
     count = 0
     for row in rows_of(view):
         writer.writerow([csv_cell(_lookup(row, column)) for column in columns])
@@ -239,6 +245,80 @@ def write_csv(view: ReadViewSet, out: Any, *, hxl: bool = True) -> int:
     text.flush()
     text.detach()
     return count
+
+
+def copy_statement(view: ReadViewSet) -> str | None:
+    """
+    On PostgreSQL, for a list whose every field is a column (no `prepare`, no computed
+    field), a `COPY (SELECT ...) TO STDOUT` that writes the same CSV cells as the Python
+    path (rows_of + csv_cell) for the public: instants as the API writes them (UTC, `Z`,
+    microseconds only when there are some), booleans as true/false, text that a
+    spreadsheet would run as a formula prefixed with `'`, empty text as an empty cell,
+    the staff accounts null. Rows end with LF, not CRLF. None where that cannot be said
+    in SQL (a float, a filter with parameters, another database): the Python path then.
+    """
+    from django.db import connection, models
+
+    if connection.vendor != "postgresql" or type(view).prepare is not ReadViewSet.prepare:
+        return None
+    serializer = view.get_serializer()
+    columns = serializer.plain_columns() if isinstance(serializer, ModelSerializer) else None
+    if columns is None or not isinstance(serializer, ModelSerializer):
+        return None
+    queryset = view.get_queryset()
+    fields = {field.attname: field for field in queryset.model._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    names = [name for _kind, name, *_rest in serializer._readers]
+    hidden = set(type(serializer).person_fields)  # the public sees no staff account
+    risky = "'=', '+', '-', '@', E'\\t', E'\\r'"  # renderers.FORMULA_PREFIXES
+    expressions = []
+    for name, column in zip(names, columns, strict=True):
+        field = fields.get(column)
+        if field is None:
+            return None
+        ref = f"t.{quote(field.column)}"
+        if name in hidden:
+            expressions.append("NULL")
+        elif isinstance(field, models.DateTimeField):
+            utc = f"({ref} AT TIME ZONE 'UTC')"
+            expressions.append(
+                f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+                f"extract(microseconds FROM {utc})::bigint % 1000000 = 0 THEN '' "
+                f"ELSE to_char({utc}, '.US') END || 'Z'"
+            )
+        elif isinstance(field, models.BooleanField):
+            expressions.append(f"CASE WHEN {ref} THEN 'true' ELSE 'false' END")
+        elif isinstance(field, models.CharField | models.TextField):
+            expressions.append(f"NULLIF(CASE WHEN left({ref}, 1) IN ({risky}) THEN '''' || {ref} ELSE {ref} END, '')")
+        elif isinstance(field, models.AutoField | models.BigAutoField | models.IntegerField | models.ForeignKey):
+            expressions.append(ref)
+        else:
+            return None
+    inner, params = queryset.values_list(*columns).query.sql_with_params()
+    if params:
+        return None
+    ordering = []
+    for item in queryset.query.order_by:
+        if not isinstance(item, str):
+            return None
+        found = next((f for f in fields.values() if item.lstrip("-") in (f.name, f.attname)), None)
+        if found is None or found.attname not in columns:
+            return None
+        ordering.append(f"t.{quote(found.column)} {'DESC' if item.startswith('-') else 'ASC'}")
+    order = f" ORDER BY {', '.join(ordering)}" if ordering else ""
+    # Only column names (quoted) and the ORM's own SQL without parameters: no value of anyone's is in it.
+    return f"COPY (SELECT {', '.join(expressions)} FROM ({inner}) AS t{order}) TO STDOUT (FORMAT csv)"  # noqa: S608
+
+
+def copy_to(statement: str, out: Any) -> int:
+    """Run a `COPY ... TO STDOUT` into the binary file `out`; how many rows it wrote."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(statement) as copy:
+            for block in copy:
+                out.write(bytes(block))
+        return int(cursor.cursor.rowcount)
 
 
 def write_geojson(view: ReadViewSet, out: Any) -> int:

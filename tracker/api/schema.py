@@ -187,6 +187,7 @@ PARAMETER_ENUMS = {
     frozenset({"csv", "json"}): "FormatEnum",
     frozenset({"csv", "geojson", "json"}): "GeoFormatEnum",
     frozenset({"0", "1"}): "HxlEnum",
+    frozenset({"json"}): "JsonFormatEnum",
 }
 
 
