@@ -8,7 +8,10 @@ postgres://root@127.0.0.1:5432/tracker_datausers_bench), it writes that many civ
 counts (at 100 sites) with COPY and measures, each in a fresh process:
 
 - the export: `counts.csv` as /api/v1/downloads/ makes it (tracker/api/downloads.py:
-  the public representation of every row, read a chunk at a time, CSV with HXL);
+  the public representation of every row, CSV with HXL; on PostgreSQL written by a COPY
+  of the same cells, `copy_statement`);
+- the Python path of the same export (the serializers and the csv module, a chunk of
+  rows at a time, as on SQLite), up to `--python-up-to` rows;
 - the floor: a bare `COPY (SELECT the same columns in the same order) TO STDOUT (FORMAT csv)`,
   read to the end by the same driver;
 - the peak memory (VmHWM) of the exporting process, to see whether it grows with the rows.
@@ -138,14 +141,16 @@ def build(rows: int) -> None:
         cursor.execute("VACUUM ANALYZE tracker_civiliancount")
 
 
-def measure_export() -> dict[str, float]:
+def measure_export(*, fast: bool = True) -> dict[str, float]:
     from django.utils import timezone
 
     from tracker.api import downloads
+    from tracker.api.views import CivilianCountViewSet
 
     out = Counter()
     started = time.perf_counter()
-    rows = downloads.write("counts.csv", out, now=timezone.now())
+    view = downloads.public_view(CivilianCountViewSet, now=timezone.now())
+    rows = downloads.write_csv(view, out, fast=fast)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": rows, "bytes": out.size, "peak_kib": peak_kib()}
 
@@ -180,10 +185,16 @@ def in_a_fresh_process(what: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--measure", choices=["export", "copy"])
+    parser.add_argument("--measure", choices=["export", "export-python", "copy"])
+    parser.add_argument(
+        "--python-up-to", type=int, default=100_000, help="also time the Python path (no COPY) up to this many rows"
+    )
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure_export() if args.measure == "export" else measure_copy()))
+        if args.measure == "copy":
+            print(json.dumps(measure_copy()))
+        else:
+            print(json.dumps(measure_export(fast=args.measure == "export")))
         return
     table = []
     for rows in args.rows:
@@ -197,15 +208,26 @@ def main() -> None:
         export = in_a_fresh_process("export")
         log(f"  {export}")
         assert export["rows"] == rows, export
-        table.append((rows, export, floor))
+        python = None
+        if rows <= args.python_up_to:
+            log("the export by the Python path (serializers, csv module), as on SQLite")
+            python = in_a_fresh_process("export-python")
+            log(f"  {python}")
+        table.append((rows, export, floor, python))
     print()
-    print("| counts | export | its peak memory | bare COPY TO STDOUT | export speed ÷ COPY's |")
-    print("|---|---|---|---|---|")
-    for rows, export, floor in table:
+    print("| counts | export | its peak memory | bare COPY TO STDOUT | export speed ÷ COPY's | Python path (÷ COPY) |")
+    print("|---|---|---|---|---|---|")
+    for rows, export, floor, python in table:
+        slow = (
+            f"{python['seconds']:.2f} s, {python['peak_kib'] / 1024:.0f} MiB "
+            f"({floor['seconds'] / python['seconds']:.2f}×)"
+            if python
+            else "not run"
+        )
         print(
             f"| {rows:,} | {export['seconds']:.2f} s ({export['bytes'] / 1e6:.0f} MB) | "
             f"{export['peak_kib'] / 1024:.0f} MiB | {floor['seconds']:.2f} s ({floor['bytes'] / 1e6:.0f} MB) | "
-            f"{floor['seconds'] / export['seconds']:.2f}× |"
+            f"{floor['seconds'] / export['seconds']:.2f}× | {slow} |"
         )
 
 
