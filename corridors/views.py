@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from corridors import selectors, services
 from corridors.forms import ArrivalForm, DepartureForm, FlagReviewForm
 from corridors.models import Corridor, Flag
-from tracker import charts, pagecache, permissions
+from tracker import charts, offline, pagecache, permissions
 from tracker import services as tracker_services
 from tracker.pagecache import Rendered
 from tracker.staff_views import figure_form_page
@@ -60,7 +60,7 @@ def _render_corridor(request: HttpRequest, pk: int) -> Rendered:
     return Rendered(render(request, "corridors/corridor.html", context), changes_at=changes_at)
 
 
-@login_required
+@offline.login_required_or_401
 def departure_new(request: HttpRequest) -> HttpResponse:
     return figure_form_page(
         request,
@@ -71,7 +71,7 @@ def departure_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@offline.login_required_or_401
 def arrival_new(request: HttpRequest) -> HttpResponse:
     return figure_form_page(
         request,
