@@ -7,11 +7,14 @@ happens to the network, the tabs or the login meanwhile.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests import factories
@@ -316,3 +319,20 @@ def test_a_form_saved_online_whose_request_the_network_drops_is_kept_and_sent_on
     assert len(dropped) == 1
     assert len(posts.keys) == 1
     assert list(CivilianCount.objects.values_list("count", flat=True)) == [500]
+
+
+def test_a_form_opened_from_the_device_later_says_how_old_it_is_and_times_now_at_the_site(
+    device, live_server, reporter, field
+):
+    page = device.new_page()
+    go_online_once(device, page, live_server, reporter)
+    later = timezone.now() + dt.timedelta(hours=3)
+    device.clock.set_system_time(later)
+    device.set_offline(True)
+    page.reload()
+    expect(page.locator("#offline-status")).to_contain_text("(3 hours ago)")
+    # The time the page was kept with is stale: it is now at the site (Kyiv), as a new form's would be.
+    page.locator("#id_site").select_option(label=field["plant"].name)
+    shown = dt.datetime.strptime(page.locator("#id_as_of").input_value(), "%Y-%m-%dT%H:%M")  # noqa: DTZ007
+    at_the_site = later.astimezone(ZoneInfo("Europe/Kyiv")).replace(tzinfo=None)
+    assert abs(shown - at_the_site) < dt.timedelta(minutes=2)
