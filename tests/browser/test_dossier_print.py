@@ -46,3 +46,18 @@ def test_the_dossier_prints_on_a4_with_every_flag_and_no_screen_links(page, live
     assert re.search(r"[0-9a-f]{64}", text.replace(" ", ""))
     assert offline.blocked == []
     assert csp.violations == []
+
+
+def test_the_record_the_dossier_and_its_check_pass_axe(page, live_server, case):
+    from tests.browser.test_accessibility import violations
+
+    source = case.corridor.announced_by_id
+    for path in (
+        f"/en/sources/{source}/record/",
+        f"/uk/sources/{source}/record/",
+        f"/en/corridors/{case.corridor.pk}/dossier/",
+        f"/uk/corridors/{case.corridor.pk}/dossier/",
+        "/en/dossiers/verify/",
+    ):
+        page.goto(live_server.url + path)
+        assert violations(page) == [], path
