@@ -118,6 +118,7 @@ NOT_SHOWN = (
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.ImportBatch",  # staff imports: what they write is shown, through the models above
     "tracker.ImportedRow",
+    "tracker.ApiKey",  # data users' read-only keys, issued by admins: never on a public page
     "tracker.SiteAlias",  # other names and codes by which imports find a site; no public page shows them
     "tracker.ExactPositionRead",  # the access log of exact positions, for admins
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
