@@ -24,6 +24,8 @@ from tracker.staff_views import figure_form_page
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
+    from tracker.accounts import MemberRequest
+
 
 @require_safe
 def corridor_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -61,22 +63,22 @@ def _render_corridor(request: HttpRequest, pk: int) -> Rendered:
 
 
 @login_required
-def departure_new(request: HttpRequest) -> HttpResponse:
+def departure_new(request: MemberRequest) -> HttpResponse:
     return figure_form_page(
         request,
         DepartureForm,
-        save=lambda dep: tracker_services.figure_save(figure=dep, user=request.user),  # type: ignore[arg-type]
+        save=lambda dep: tracker_services.figure_save(figure=dep, user=request.user),
         template="corridors/staff/departure_form.html",
         saved_message=_("Departure saved."),
     )
 
 
 @login_required
-def arrival_new(request: HttpRequest) -> HttpResponse:
+def arrival_new(request: MemberRequest) -> HttpResponse:
     return figure_form_page(
         request,
         ArrivalForm,
-        save=lambda arr: tracker_services.figure_save(figure=arr, user=request.user),  # type: ignore[arg-type]
+        save=lambda arr: tracker_services.figure_save(figure=arr, user=request.user),
         template="corridors/staff/arrival_form.html",
         saved_message=_("Arrival saved."),
     )
@@ -89,14 +91,14 @@ def _require_reviewer(request: HttpRequest) -> None:
 
 @login_required
 @require_safe
-def flag_queue(request: HttpRequest) -> HttpResponse:
+def flag_queue(request: MemberRequest) -> HttpResponse:
     _require_reviewer(request)
     return render(request, "corridors/staff/flag_queue.html", {"flags": selectors.flag_queue(), "forms": {}})
 
 
 @login_required
 @require_POST
-def flag_review(request: HttpRequest, pk: int) -> HttpResponse:
+def flag_review(request: MemberRequest, pk: int) -> HttpResponse:
     """Acknowledge or dismiss one flag; on an error the queue comes back with the note as typed."""
     _require_reviewer(request)
     flag = get_object_or_404(Flag, pk=pk)

@@ -5,8 +5,8 @@ writes. What every visitor sees is kept in the cache (tracker/pagecache.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
@@ -118,7 +118,7 @@ def _render_map(request: HttpRequest, numbers: Mapping[str, int]) -> Rendered:
         Paginator(Corridor.objects.select_related("origin", "destination").order_by("name", "id"), MAP_TABLE_ROWS),
         numbers["corridors"],
     )
-    paths = corridor_selectors.corridor_paths(corridors.object_list)
+    paths = corridor_selectors.corridor_paths(cast("Sequence[Corridor]", corridors.object_list))
     counts = selectors.latest_count_of(site.pk for site in sites)
     bounds = selectors.sites_bounds(exact=exact)
     # The JSON of one tile, as a template the script fills in ({z}/{x}/{y}, as tile servers name them).

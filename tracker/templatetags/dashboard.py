@@ -40,7 +40,7 @@ def figure_text(count: int, qualifier: str, count_high: int | None = None, *, un
     plural_of = count_high if count_high is not None else count
     shown = f"{number(count)}–{number(count_high)}" if count_high is not None else number(count)
     if unit == "crossings":
-        forms = {
+        forms: dict[str, str] = {
             Qualifier.EXACT: ngettext("%(n)s crossing", "%(n)s crossings", plural_of),
             Qualifier.APPROXIMATELY: ngettext("about %(n)s crossing", "about %(n)s crossings", plural_of),
             Qualifier.AT_LEAST: ngettext("at least %(n)s crossing", "at least %(n)s crossings", plural_of),
