@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from corridors import flagging, tasks
+from corridors import candidates, tasks
 from corridors.models import FlagCheck
 
 # The reports a `reports_in_batches()` block has saved so far (None outside one).
@@ -70,7 +70,7 @@ def site_moves(*, site_id: int, moving: bool) -> Iterator[None]:
     touches in the tree before the block and after it are re-checked when the block
     ends, as the move can raise their flags or withdraw them. Not moving, nothing.
     """
-    before = flagging.corridors_touching_site(site_id) if moving else set()
+    before = candidates.corridors_touching_site(site_id) if moving else set()
     yield
     if moving:
-        recheck_corridors(corridor_ids=before | flagging.corridors_touching_site(site_id))
+        recheck_corridors(corridor_ids=before | candidates.corridors_touching_site(site_id))
