@@ -28,7 +28,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -48,13 +48,14 @@ from corridors.candidates import (
     window_candidates_sql,
 )
 from corridors.models import CorridorWindow, Flag, FlagCheck
-from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
+from corridors.overlap import Overlap, WindowTimes, overlap_of_coverage, stored_coverage
 from tracker import pagecache
-from tracker.coverage import Coverage, is_instant
 from tracker.sync import sync_touch
 
+if TYPE_CHECKING:
+    from tracker.coverage import Coverage
+
 log = logging.getLogger("corridors.flags")
-UTC = dt.UTC
 
 # Windows per transaction in the sweep: bounds the memory and the time locks are held.
 BATCH_SIZE = 500
@@ -100,9 +101,13 @@ def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
             report = reports.get(r_id)
             if report is None:
                 # Retracted reports are not among the candidates: the query leaves them out.
-                instant = is_instant(ended_at=ended_at, ongoing=ongoing, precision=precision)
-                coverage = Coverage.from_index_bounds(aware(coverage_start), aware(coverage_end), instant=instant)  # type: ignore[arg-type]
-                report = reports[r_id] = (coverage, certainty(precision))
+                report = reports[r_id] = stored_coverage(
+                    aware(coverage_start),  # type: ignore[arg-type]  # a candidate's coverage starts
+                    aware(coverage_end),
+                    ended_at=ended_at,
+                    ongoing=ongoing,
+                    precision=precision,
+                )
             found = overlap_of_coverage(window, *report)
         if pk is None:
             if found is not None:
