@@ -33,8 +33,8 @@ from corridors.schedule import MAX_DAYS
 from tracker import permissions
 from tracker.admin import ZONED_TIMES, FigureAdmin, RoleAdmin
 from tracker.adminsite import staff_member
-from tracker.templatetags.dashboard import utc_offset
 from tracker.validators import NOTE_MAX_LENGTH, validate_date
+from tracker.wording import utc_offset
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse

@@ -20,7 +20,7 @@ from django.db import models
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from tracker.templatetags.dashboard import utc_offset
+from tracker.wording import utc_offset
 
 
 def zone_label(value: dt.datetime | None = None) -> str:

@@ -19,11 +19,11 @@ from django.views.decorators.http import require_POST
 
 from corridors import selectors as corridor_selectors
 from corridors.models import Arrival, Departure
+from corridors.templatetags.corridors import window_span
 from tracker import permissions, selectors, services
 from tracker.forms import CountForm, HostilityForm, ImportForm
 from tracker.imports import services as imports
 from tracker.models import CivilianCount, HostilityReport, ImportBatch
-from tracker.templatetags.dashboard import window_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,7 +22,7 @@ from corridors.models import Corridor
 from tracker import charts, geo, pagecache, permissions, selectors
 from tracker.models import Site
 from tracker.pagecache import Rendered
-from tracker.templatetags.dashboard import calendar, figure, number
+from tracker.wording import calendar, figure, number
 
 # The map page's tables, a page at a time: complete without JavaScript, and light at any size.
 MAP_TABLE_ROWS = 100
