@@ -101,12 +101,12 @@ def stored_coverage(
     return Coverage.from_index_bounds(start, end, instant=instant), certainty(precision)
 
 
-def overlap_of_coverage(window: WindowTimes, coverage: Coverage, certainty: str) -> Overlap | None:
-    """`overlap()` for a report whose coverage is already known and which is not retracted."""
+def overlap_of_coverage(window: WindowTimes, coverage: Coverage, level: str) -> Overlap | None:
+    """`overlap()` for a report whose coverage (and its certainty(), `level`) is known and which is not retracted."""
     if window.cancelled:
         return None
     clipped = clip(window, coverage)
-    return None if clipped is None else Overlap(clipped[0], clipped[1], certainty)
+    return None if clipped is None else Overlap(clipped[0], clipped[1], level)
 
 
 def overlap(window: WindowTimes, report: ReportTimes) -> Overlap | None:

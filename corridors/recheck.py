@@ -1,9 +1,7 @@
 """
 "These flags may be stale now": what the write services call, inside their
-transaction, for every change that can move a flag. Each call writes an outbox
-marker (FlagCheck) in that transaction and queues the check after its commit, so a
-rolled-back change queues nothing and a committed one is never forgotten, even when
-the task is lost (corridors/tasks.py).
+transaction, for every change that can move a flag: an outbox marker in that
+transaction (corridors.models.FlagCheck says why) and the check queued after its commit.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ from corridors.models import (
 from tracker.api.base import (
     ATTRIBUTION_FIELDS,
     COMMON_FIELDS,
-    LocalDateTimeField,
     ModelSerializer,
     StrictCharField,
     StrictIntegerField,
     StrictPrimaryKeyRelatedField,
+    ZonedDateTimeField,
 )
 from tracker.api.serializers import COUNT_LIMITS, FIGURE_FIELDS
 from tracker.models import Qualifier, Site
@@ -115,8 +115,8 @@ class WindowSerializer(ModelSerializer):
     """A stretch of time when a corridor is meant to be open, `[starts_at, ends_at)`."""
 
     # `api_zone`: the corridor's origin's time zone, set by the view's prepare().
-    local_starts_at = LocalDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
-    local_ends_at = LocalDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
+    local_starts_at = ZonedDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
+    local_ends_at = ZonedDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
     status = serializers.ChoiceField(
         choices=CorridorWindow.Status.choices,
         source="api_status",
@@ -240,7 +240,7 @@ class FlagSerializer(ModelSerializer):
 
 
 # What a review may set a flag to (the schema names them FlagReviewStatusEnum: settings.SPECTACULAR_SETTINGS).
-REVIEW_STATUSES = [Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED]
+REVIEW_STATUSES = list(Flag.REVIEW_STATUSES)
 
 
 class FlagReviewSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -125,7 +126,7 @@ class UTCDateTimeField(serializers.DateTimeField):
         return getattr(self, "format", api_settings.DATETIME_FORMAT) == ISO_8601
 
 
-class LocalDateTimeField(serializers.DateTimeField):
+class ZonedDateTimeField(serializers.DateTimeField):
     """Read only: an instant in a zone the object names (ISO 8601 with that zone's offset)."""
 
     def __init__(self, *, zone_of: Callable[[Any], str], **kwargs: Any) -> None:
@@ -134,8 +135,6 @@ class LocalDateTimeField(serializers.DateTimeField):
         super().__init__(**kwargs)
 
     def get_attribute(self, instance: Any) -> Any:
-        import zoneinfo
-
         value = super().get_attribute(instance)
         return value.astimezone(zoneinfo.ZoneInfo(self.zone_of(instance)))  # type: ignore[union-attr]  # a window's bounds, never null
 
