@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -44,8 +45,8 @@ def copy_rows(table: str, columns: list[str], rows: Iterable[Sequence[Any]]) -> 
     return n
 
 
-def write_a_count(i: int) -> None:
-    """A new count at one of the sites the overview lists (its i-th), saved as a reporter saves one."""
+def write_a_count(i: int) -> int:
+    """A new count at one of the sites the overview lists (its i-th), saved as a reporter saves one; its figure."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -63,6 +64,13 @@ def write_a_count(i: int) -> None:
     )
     with transaction.atomic():  # commits: the kept pages go stale, as after a reporter's write
         services.figure_save(figure=count, user=reporter)
+    return count.count
+
+
+def shows(body: bytes, figure: int) -> bool:
+    """Whether a page shows this figure (grouped as English or Ukrainian write it: 1,234 or 1 234)."""
+    plain = re.sub(rb"(?<=\d)(?:,|\xc2\xa0|\xe2\x80\xaf|&nbsp;|&#160;| )(?=\d{3}\b)", b"", body)
+    return re.search(rb"(?<![\d.])%d(?![\d.])" % figure, plain) is not None
 
 
 # --- wrk: C, one thread, a few percent of a core: it does not measure itself ----------

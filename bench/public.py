@@ -23,8 +23,10 @@ serves a static file holding the overview's own bytes (the floor). Then:
   generation, as a write does, but nothing they show changed), one at a time;
 - **latency after a write** (the overview and its refresh): before each request, a new
   count at one of the sites the overview lists, saved as a reporter saves it: what the
-  first visitor after that write waits (the parts of the page the write did not change
-  are kept by each server process: tracker/templatetags/fragments.py);
+  first visitor after that write waits (the page as it was: the new one is rendered
+  after the response, tracker/pagecache.py), and how long after that request a request
+  gets the page with the new figure (polled every 20 ms; the parts of the page the write
+  did not change are kept by each server process: tracker/templatetags/fragments.py);
 - **a render with no part kept** (the overview, in this process with Django's test
   client): a server process's first, or one after a write changed every part;
 - **throughput under 64 connections** (wrk, one thread): the overview and the static
@@ -81,7 +83,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database, write_a_count  # noqa: E402
+from common import WRK_SCRIPT, Sample, ensure_wrk, load, log, reset_database, shows, write_a_count  # noqa: E402
 from dataset import build, describe  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.cache import caches  # noqa: E402
@@ -208,17 +210,26 @@ def rendered_latency(path: str, n: int) -> tuple[float, float]:
     return quantiles_ms(samples)
 
 
-def written_latency(path: str, n: int) -> tuple[float, float]:
-    """p50 and p95 in ms of `n` requests, each after a new count at a site the overview lists."""
-    samples = []
+def written_latency(path: str, n: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """
+    After each of `n` new counts at a site the overview lists: p50 and p95 in ms of the
+    first request (what the first visitor waits), and of the time from that request until
+    a request gets the page with the new figure (polled every 20 ms): when it is shown.
+    """
+    samples, shown = [], []
     for i in range(n):
-        write_a_count(i)
+        figure = write_a_count(i)
         time.sleep(pagecache.LOCAL_SECONDS + 0.05)  # until each server process has read the new generation
         started = time.perf_counter()
-        status, _, _ = fetch(path)
+        status, body, _ = fetch(path)
         samples.append(time.perf_counter() - started)
         assert status == 200, (path, status)
-    return quantiles_ms(samples)
+        while not shows(body, figure):
+            assert time.perf_counter() - started < pagecache.MAX_AGE, (path, figure, "not shown")
+            time.sleep(0.02)
+            status, body, _ = fetch(path)
+        shown.append(time.perf_counter() - started)
+    return quantiles_ms(samples), quantiles_ms(shown)
 
 
 def cold_renders(paths: dict[str, str], n: int = 5) -> dict[str, float]:
@@ -239,7 +250,7 @@ def cold_renders(paths: dict[str, str], n: int = 5) -> dict[str, float]:
 
 def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namespace) -> dict[str, object]:
     results: dict[str, object] = {}
-    sizes, kept, rendered, written = {}, {}, {}, {}
+    sizes, kept, rendered, written, shown = {}, {}, {}, {}, {}
     for label, path in paths.items():
         status, body, _ = fetch(path)
         assert status == 200, (path, status)
@@ -249,10 +260,15 @@ def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namesp
         kept[label] = (sample.percentile(50), sample.percentile(95))
         rendered[label] = rendered_latency(path, args.renders)
         if label in OVERVIEWS:
-            written[label] = written_latency(path, args.renders)
+            written[label], shown[label] = written_latency(path, args.renders)
         log(
             f"{label}: kept {kept[label][0]:.1f}/{kept[label][1]:.1f} ms, rendered {rendered[label][0]:.0f} ms"
-            + (f", after a write {written[label][0]:.0f}/{written[label][1]:.0f} ms" if label in written else "")
+            + (
+                f", after a write {written[label][0]:.0f}/{written[label][1]:.0f} ms, "
+                f"shown {shown[label][0]:.0f}/{shown[label][1]:.0f} ms later"
+                if label in written
+                else ""
+            )
         )
     etag = fetch("/en/overview/data/")[2]["ETag"]
     status, _, _ = fetch("/en/overview/data/", {"If-None-Match": etag})
@@ -260,7 +276,7 @@ def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namesp
     sample = Sample()
     sample.add(*load(wrk, script, BASE + "/en/overview/data/", args.latency_seconds, 1, [f"If-None-Match: {etag}"]))
     kept["the refresh, unchanged (304)"] = (sample.percentile(50), sample.percentile(95))
-    results.update(sizes=sizes, kept=kept, rendered=rendered, written=written)
+    results.update(sizes=sizes, kept=kept, rendered=rendered, written=written, shown=shown)
 
     # Throughput: the overview against the static file of the same bytes, in alternating slices.
     overview, floor = Sample(), Sample()
@@ -287,7 +303,7 @@ def table(
     label: str, data_set: list[str], queries: dict[str, int], results: dict[str, object], weight: int
 ) -> list[str]:
     sizes, kept, rendered = results["sizes"], results["kept"], results["rendered"]  # type: ignore[index]
-    written, cold = results["written"], results["cold"]  # type: ignore[index]
+    written, shown, cold = results["written"], results["shown"], results["cold"]  # type: ignore[index]
     overview, floor, ratios = results["throughput"]  # type: ignore[index,misc]
     q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
     lines = [
@@ -295,15 +311,17 @@ def table(
         "",
         *[f"- {line}" for line in data_set],
         "",
-        "| page | body | queries (rendered) | kept: p50 / p95 | rendered: p50 / p95 | after a write: p50 / p95 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| page | body | queries (rendered) | kept: p50 / p95 | rendered: p50 / p95 | after a write: p50 / p95 "
+        "| the new figure shown after: p50 / p95 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, (k50, k95) in kept.items():  # type: ignore[attr-defined]
         body = f"{sizes[name] / 1024:.1f} KB" if name in sizes else "0"
         n = str(queries[name]) if name in queries else "0"
         r = f"{rendered[name][0]:.0f} / {rendered[name][1]:.0f} ms" if name in rendered else "—"
         w = f"{written[name][0]:.0f} / {written[name][1]:.0f} ms" if name in written else "—"
-        lines.append(f"| {name} | {body} | {n} | {k50:.1f} / {k95:.1f} ms | {r} | {w} |")
+        v = f"{shown[name][0]:.0f} / {shown[name][1]:.0f} ms" if name in shown else "—"
+        lines.append(f"| {name} | {body} | {n} | {k50:.1f} / {k95:.1f} ms | {r} | {w} | {v} |")
     lines += [
         "",
         "Rendered with no part kept (a server process's first render of the page, or after a write that changed "

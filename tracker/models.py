@@ -830,6 +830,10 @@ class ImportBatch(TimeStamped):
     retract_missing = models.BooleanField(_("retract events no longer in the data set"), default=False)
     retracted = models.PositiveIntegerField(_("retracted"), default=0)
     errors = models.JSONField(_("errors"), default=list, blank=True)
+    # The file's first rows (IMPORT_ROWS_SHOWN), each with what it did or would do:
+    # {"row", "action" (created, updated, unchanged, error), "what" (the object, by its
+    # natural key, in the importer's language), "changes" (the fields an update changes)}.
+    row_outcomes = models.JSONField(_("rows"), default=list, blank=True)
     ignored_columns = models.JSONField(_("ignored columns"), default=list, blank=True)
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"

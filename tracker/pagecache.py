@@ -30,22 +30,31 @@ page costs no round trip to Redis, and a write reaches every process within that
 second (at once in the process that wrote it). When the cache cannot be reached, every
 request renders the page (the cache fails open: tracker/cache.py).
 
-After a write, one request renders each page: the first to claim it (an atomic add in
-the shared cache). The requests that come while it renders are served the page as it
-was before the write, if it has not expired, instead of rendering it too: a news spike
-then costs one render per write and page, not one per visitor who came meanwhile, and
-the new figure is on the page as soon as that render is done (within a second or so,
-well inside the overview's refresh interval). A page that expired (MAX_AGE, or a window
-opening or closing) is never served; without a page from before, each request renders.
-The parts of a page that did not change since it was last rendered come from each
-process's memory (tracker/templatetags/fragments.py), so a render after a write costs
-the queries and the parts the write changed.
+After a write, no visitor waits for the page to be rendered again: the request that
+finds the page kept from before the write (if it has not expired) is served it at once,
+and claims the new render (an atomic add in the shared cache), which its process does
+once the response has been sent (when the WSGI server closes it), before it takes the
+next request. The requests that come meanwhile, in any process, get the page as it was
+too. A news spike then costs one render per write and page, in the background, and the
+new figure is on the page as soon as that render is done: within a second or so, well
+inside the overview's refresh interval (the refresh after the one that started it). A
+burst of writes is rendered once per render, not once per write (the latest generation
+when the render starts). A page that expired (a window opening or closing, or MAX_AGE
+with no visitor in its last RENEW_SECONDS) is never served: without a page from before
+(the first visitor after a cold start, or after such an expiry), each request renders.
+To keep a visited page from expiring on MAX_AGE, the first request in its last
+RENEW_SECONDS renews it the same way, in the background. The parts of a page that did
+not change since it was last rendered come from each process's memory
+(tracker/templatetags/fragments.py), so a render after a write costs the queries and the
+parts the write changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -61,8 +70,8 @@ from django.conf import settings
 from django.core.cache import cache as default_cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
-from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.translation import get_language
 
@@ -79,6 +88,10 @@ LOCAL_PAGES = 200
 # How long the request rendering a page after a write holds its claim at most (should it
 # die meanwhile, another renders it after this); meanwhile the others serve the page as it was.
 RENDER_CLAIM_SECONDS = 10
+# A page served in its last RENEW_SECONDS before MAX_AGE is rendered again in the background.
+RENEW_SECONDS = 15
+
+logger = logging.getLogger("tracker.pagecache")
 
 # What a public page shows, by model ("app_label.ModelName"): a save or delete of any of
 # them makes every kept page stale. tests/tracker/test_pagecache.py checks that every
@@ -105,6 +118,7 @@ NOT_SHOWN = (
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.ImportBatch",  # staff imports: what they write is shown, through the models above
     "tracker.ImportedRow",
+    "tracker.SiteAlias",  # other names and codes by which imports find a site; no public page shows them
     "tracker.ExactPositionRead",  # the access log of exact positions, for admins
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
     # The outbound side: endpoints, their events and deliveries, e-mail alerts (staff only).
@@ -173,6 +187,10 @@ class Local:
                 self.pages.move_to_end(key)
             return kept
 
+    def forget(self, key: str) -> None:
+        with self.lock:
+            self.pages.pop(key, None)
+
     def put(self, key: str, kept: Kept) -> None:
         with self.lock:
             self.pages[key] = kept
@@ -191,6 +209,9 @@ class Kept:
     etag: str
     generation: str | None
     expires: float  # a POSIX timestamp
+    # From when a request serving it renews it in the background (None: never, when it
+    # expires as a window opens or closes: a render before then would show the same).
+    renew_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +250,28 @@ def serve(
     key = f"pages:{name}:{get_language()}:{canonical_query(params)}"
     generation = local.current_generation()
     now = timezone.now()
-    kept = _kept(key, generation, now) or _render_once(key, render, generation, now)
+    found = _kept(key, generation, now)
+    renew = False
+    kept: Kept | HttpResponse
+    if found is None:
+        # Not kept for this generation: the page as it was before the write, its new render
+        # after this response (by this request, or by the one that claimed it); else rendered now.
+        stale = _stale(key, now)
+        if stale is None:
+            kept = _render_now(key, render, generation, now)
+        else:
+            kept, renew = stale, _claim(key)
+    elif found.renew_at is not None and now.timestamp() >= found.renew_at:
+        # About to expire: renewed by another process already (then served from the shared
+        # cache), or by this request after its response.
+        fresher = cache.get(key)
+        if isinstance(fresher, Kept) and fresher.generation == generation and fresher.expires > found.expires:
+            local.put(key, fresher)
+            kept = fresher
+        else:
+            kept, renew = found, _claim(key)
+    else:
+        kept = found
     if isinstance(kept, HttpResponse):  # not a page (a 404): as it is, not kept
         patch_vary_headers(kept, ("Cookie",))
         return kept
@@ -238,34 +280,71 @@ def serve(
     patch_cache_control(response, no_cache=True)
     patch_vary_headers(response, ("Cookie",))
     # 304 when the request sends this ETag back (typed as possibly None: only when given no response).
-    return get_conditional_response(request, etag=kept.etag, response=response) or response
+    response = get_conditional_response(request, etag=kept.etag, response=response) or response
+    if renew:
+        # Run by the WSGI server when it closes the response, after sending it (Django runs
+        # a response's closers before its request_finished signal, which ends the database
+        # connection's request): the visitor does not wait for it.
+        closers = response._resource_closers  # type: ignore[attr-defined]
+        closers.append(functools.partial(_render_after, request, key, get_language(), render))
+    return response
 
 
-def _render_once(
+def _claim(key: str) -> bool:
+    """Whether this request is the one to render the page `key` again (no other request is at it)."""
+    return bool(cache.add(f"{key}:rendering", 1, timeout=RENDER_CLAIM_SECONDS))
+
+
+def _render_after(request: HttpRequest, key: str, language: str, render: Callable[[], Rendered]) -> None:
+    """
+    The page rendered again and kept, after the response to `request` was sent (its
+    claim released after): under the generation read before the data, as `serve` does.
+    A page that is no longer one (a 404 now) or that shows an exact position is no
+    longer kept, so that the next request renders it itself.
+    """
+    token = accounts.set_current_request(request)
+    try:
+        with translation.override(language):
+            generation = local.current_generation()
+            now = timezone.now()
+            try:
+                rendered = render()
+            except Http404:
+                _forget(key)
+                return
+            if secrecy.shown_in(request) or rendered.response.status_code != 200:
+                _forget(key)
+                return
+            _keep(key, rendered, generation, now)
+    except Exception:
+        # The visitor has their page: the failure is logged; the next request claims the render again.
+        logger.exception("The page %s could not be rendered again.", key)
+    finally:
+        accounts.reset_current_request(token)
+        cache.delete(f"{key}:rendering")
+
+
+def _forget(key: str) -> None:
+    cache.delete(key)
+    local.forget(key)
+
+
+def _render_now(
     key: str, render: Callable[[], Rendered], generation: str | None, now: dt.datetime
 ) -> Kept | HttpResponse:
     """
-    The page rendered and kept, or, while another request renders it after a write, the
-    page as it was before (see the module's docstring); a response that is not a page
-    (not 200) as it is, not kept.
+    The page rendered while the visitor waits (no page to serve meanwhile) and kept; a
+    response that is not a page (not 200) as it is, not kept.
     """
-    stale = _stale(key, now)
-    claim = f"{key}:rendering"
-    if stale is not None and not cache.add(claim, 1, timeout=RENDER_CLAIM_SECONDS):
-        return stale
-    try:
-        rendered = render()
-        if secrecy.shown_in(accounts.current_request()):
-            # Never kept, whoever this request came from: a page with a restricted
-            # site's exact position is its reader's alone (tracker/secrecy.py).
-            patch_cache_control(rendered.response, private=True, no_store=True)
-            return rendered.response
-        if rendered.response.status_code != 200:
-            return rendered.response
-        return _keep(key, rendered, generation, now)
-    finally:
-        if stale is not None:
-            cache.delete(claim)
+    rendered = render()
+    if secrecy.shown_in(accounts.current_request()):
+        # Never kept, whoever this request came from: a page with a restricted
+        # site's exact position is its reader's alone (tracker/secrecy.py).
+        patch_cache_control(rendered.response, private=True, no_store=True)
+        return rendered.response
+    if rendered.response.status_code != 200:
+        return rendered.response
+    return _keep(key, rendered, generation, now)
 
 
 def _stale(key: str, now: dt.datetime) -> Kept | None:
@@ -290,8 +369,10 @@ def _kept(key: str, generation: str | None, now: dt.datetime) -> Kept | None:
 def _keep(key: str, rendered: Rendered, generation: str | None, now: dt.datetime) -> Kept:
     response = rendered.response
     expires = now + dt.timedelta(seconds=MAX_AGE)
+    renew_at: float | None = (expires - dt.timedelta(seconds=RENEW_SECONDS)).timestamp()
     if rendered.changes_at is not None and now < rendered.changes_at < expires:
         expires = rendered.changes_at
+        renew_at = None
     body = response.content
     kept = Kept(
         body=body,
@@ -299,6 +380,7 @@ def _keep(key: str, rendered: Rendered, generation: str | None, now: dt.datetime
         etag='"%s"' % hashlib.md5(body, usedforsecurity=False).hexdigest(),  # noqa: UP031
         generation=generation,
         expires=expires.timestamp(),
+        renew_at=renew_at,
     )
     cache.set(key, kept, timeout=max(1, math.ceil((expires - now).total_seconds())))
     local.put(key, kept)

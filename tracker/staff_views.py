@@ -171,6 +171,8 @@ def import_detail(request: MemberRequest, pk: int) -> HttpResponse:
         "errors": errors,
         "more_errors": len(batch.errors) > len(errors),
         "error_rows": len({error["row"] for error in batch.errors}),
+        "row_outcomes": batch.row_outcomes,
+        "more_rows": batch.rows_total > len(batch.row_outcomes),
         "flagged_windows": imports.import_flagged_windows(batch),
     }
     return render(request, "tracker/staff/import.html", context)

@@ -57,6 +57,8 @@ def test_a_reporter_uploads_a_file_sees_its_progress_and_preview_and_saves_the_v
     errors = page.locator("#import-errors tbody tr")
     assert errors.count() == 1
     assert errors.first.inner_text().split("\t") == ["3", "count", "A valid integer is required."]
+    outcomes = page.locator("#import-rows tbody tr td:nth-child(2)")
+    assert outcomes.all_inner_texts() == ["Would be created", "Error", "Would be created"]
     assert violations(page) == []
     assert not CivilianCount.objects.exists()
 

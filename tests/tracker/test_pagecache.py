@@ -1,21 +1,23 @@
 """
 The public pages kept in the cache (tracker/pagecache.py): kept for the public only,
-per language, answered 304 when unchanged, and never stale past the next committed
-write or the next window opening or closing, nor longer than the refresh interval.
+per language, answered 304 when unchanged, a committed write on the page once it is
+rendered again in the background (the request after the write gets the page as it was
+and renders it after its response: the test client closes each response as a WSGI
+server does, so the next request gets the new page), and never shown past the next
+window opening or closing, nor longer than the refresh interval.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 
 import pytest
 import time_machine
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.urls import reverse
 from django.utils import translation
 
@@ -23,7 +25,7 @@ from corridors import selectors as corridor_selectors
 from corridors import services as corridor_services
 from corridors.models import Flag
 from tests import factories
-from tracker import geo, pagecache, services
+from tracker import geo, pagecache, secrecy, services
 from tracker.models import CivilianCount, HostilityReport
 from tracker.templatetags.fragments import digest
 
@@ -41,6 +43,16 @@ def en(name, *args):
 def uk(name, *args):
     with translation.override("uk"):
         return reverse(name, args=args)
+
+
+def after_a_write(public, url, **headers):
+    """
+    The page once a write is on it: the first request after the write is served the
+    page as it was and renders the new one once its response is closed (the test client
+    closes it, as a WSGI server does after sending it); the next one gets it.
+    """
+    public.get(url, **headers)
+    return public.get(url, **headers)
 
 
 def text_of(response) -> str:
@@ -91,7 +103,7 @@ class TestKept:
     @time_machine.travel(OPENS - dt.timedelta(hours=1), tick=False)
     def test_nothing_is_kept_longer_than_the_refresh_interval(self, public, window, django_assert_num_queries):
         public.get(en("tracker:overview"))
-        later = OPENS - dt.timedelta(hours=1) + dt.timedelta(seconds=59)
+        later = OPENS - dt.timedelta(hours=1) + dt.timedelta(seconds=pagecache.MAX_AGE - pagecache.RENEW_SECONDS - 1)
         with time_machine.travel(later, tick=False), django_assert_num_queries(0):
             public.get(en("tracker:overview"))
         with time_machine.travel(OPENS - dt.timedelta(hours=1) + dt.timedelta(seconds=pagecache.MAX_AGE), tick=False):
@@ -99,9 +111,15 @@ class TestKept:
 
 
 class TestFreshAfterWrites:
-    """A committed write is on the very next request; a rolled-back one changes nothing."""
+    """
+    A committed write is on the page as soon as it is rendered again, which the first
+    request after the write does once its response is sent; a rolled-back write changes
+    nothing.
+    """
 
-    def test_a_new_count_is_on_the_next_refresh(self, public, window, alice, django_capture_on_commit_callbacks):
+    def test_a_new_count_is_on_the_refresh_once_rendered_after_the_one_that_came_first(
+        self, public, window, alice, django_capture_on_commit_callbacks
+    ):
         old = public.get(en("tracker:overview_data"))
         site = factories.SiteFactory(name="Orikhiv")
         count = CivilianCount(
@@ -109,6 +127,8 @@ class TestFreshAfterWrites:
         )
         with django_capture_on_commit_callbacks(execute=True):
             services.figure_save(figure=count, user=alice)
+        # At once, the page as it was (unchanged for this browser: 304); rendered after this response.
+        assert public.get(en("tracker:overview_data"), HTTP_IF_NONE_MATCH=old["ETag"]).status_code == 304
         response = public.get(en("tracker:overview_data"), HTTP_IF_NONE_MATCH=old["ETag"])
         assert response.status_code == 200
         assert "about 777 people" in text_of(response)
@@ -123,7 +143,7 @@ class TestFreshAfterWrites:
         )
         with django_capture_on_commit_callbacks(execute=True):
             services.figure_save(figure=count, user=alice)
-        assert "Latest figure: 5 May 2022, 08:00 (UTC+3)" in text_of(public.get(en("tracker:overview_data")))
+        assert "Latest figure: 5 May 2022, 08:00 (UTC+3)" in text_of(after_a_write(public, en("tracker:overview_data")))
 
     def test_a_rolled_back_write_leaves_the_kept_page(
         self, public, window, alice, django_capture_on_commit_callbacks, django_assert_num_queries
@@ -138,7 +158,7 @@ class TestFreshAfterWrites:
         with django_assert_num_queries(0):
             assert "777" not in text_of(public.get(en("tracker:overview_data")))
 
-    def test_a_flag_the_engine_raises_is_on_the_next_refresh(
+    def test_a_flag_the_engine_raises_is_on_the_refresh(
         self, public, window, alice, django_capture_on_commit_callbacks
     ):
         """The engine writes flags in bulk (no post_save): it says itself that the pages are stale."""
@@ -153,15 +173,16 @@ class TestFreshAfterWrites:
         with django_capture_on_commit_callbacks(execute=True):
             services.hostility_report_save(report=report, user=alice)
         assert Flag.objects.filter(window=window, status=Flag.Status.OPEN).exists()
-        assert "1 flag" in text_of(public.get(en("tracker:overview_data")))
+        assert "1 flag" in text_of(after_a_write(public, en("tracker:overview_data")))
 
-    def test_a_flag_review_is_on_the_next_refresh(self, public, window, carol, django_capture_on_commit_callbacks):
+    def test_a_flag_review_is_on_the_refresh(self, public, window, carol, django_capture_on_commit_callbacks):
         flag = factories.FlagFactory(window=window)
         with django_capture_on_commit_callbacks(execute=True):
             pagecache.public_data_changed()  # the factory's write, committed
         assert "1 flag" in text_of(public.get(en("tracker:overview_data")))
         with django_capture_on_commit_callbacks(execute=True):
             corridor_services.flag_review(flag=flag, user=carol, status=Flag.Status.DISMISSED, note="another road")
+        assert "1 flag" in text_of(public.get(en("tracker:overview_data")))  # as it was, rendered after
         assert "1 flag" not in text_of(public.get(en("tracker:overview_data")))
 
 
@@ -262,7 +283,7 @@ class TestManyProcesses:
             with django_assert_num_queries(0):
                 assert "about 777 people" not in text_of(public.get(url))
         with time_machine.travel(read_at + dt.timedelta(seconds=pagecache.LOCAL_SECONDS), tick=False):
-            assert "about 777 people" in text_of(public.get(url))
+            assert "about 777 people" in text_of(after_a_write(public, url))
 
     def test_a_page_kept_by_another_process_is_served_from_the_shared_cache(
         self, public, window, django_assert_num_queries
@@ -304,11 +325,15 @@ class TestParts:
         assert rendered(first, "corridors/_overview_card.html") == 2
         factories.CivilianCountFactory(site=factories.SiteFactory(name="Orikhiv"), count=777)
         pagecache._new_generation()  # the count's commit
+        # Served the page as it was; the test client records on it the templates of the
+        # render that runs once its response is closed.
         second = public.get(en("tracker:overview_data"))
-        assert "about 777 people" in text_of(second)
+        assert "about 777 people" not in text_of(second)
         assert rendered(second, "corridors/_overview_card.html") == 0
         assert rendered(second, "tracker/_overview_site_row.html") == 1
-        assert "Mariupol → Berdiansk" in text_of(second)
+        third = public.get(en("tracker:overview_data"))
+        assert "about 777 people" in text_of(third)
+        assert "Mariupol → Berdiansk" in text_of(third)
 
     @time_machine.travel(OPENS + dt.timedelta(hours=1), tick=False)
     def test_a_changed_corridor_is_rendered_again_and_only_it(self, public, two_corridors):
@@ -316,9 +341,9 @@ class TestParts:
         public.get(en("tracker:overview_data"))
         factories.FlagFactory(window=window)
         pagecache._new_generation()
-        response = public.get(en("tracker:overview_data"))
-        assert "1 flag" in text_of(response)
+        response = public.get(en("tracker:overview_data"))  # as it was; rendered after (see above)
         assert rendered(response, "corridors/_overview_card.html") == 1
+        assert "1 flag" in text_of(public.get(en("tracker:overview_data")))
 
     def test_the_time_left_moves_on_every_minute(self, public, window):
         for minutes, text in [(60, "Open now 9 h 0 min left"), (61, "Open now 8 h 59 min left")]:
@@ -380,11 +405,12 @@ class TestDigest:
             digest(HostilityReport.objects.all())
 
 
-class TestOneRenderAfterAWrite:
+class TestRenderedAfterAWrite:
     """
-    After a write, the first request renders the page; those that come while it renders
-    get the page as it was, instead of all rendering it at once (a news spike would
-    otherwise pile up renders on every web process).
+    After a write no request waits for the page: each is served the page as it was, and
+    the first one renders it again once its response is closed (a WSGI server closes it
+    after sending it); the others, meanwhile, in any process, neither wait nor render (a
+    news spike would otherwise pile up renders on every web process).
     """
 
     @staticmethod
@@ -393,36 +419,42 @@ class TestOneRenderAfterAWrite:
             return pagecache.serve(rf.get("/en/"), "overview", render)
 
     @staticmethod
-    def page(text, calls, *, hold=None):
+    def page(text, calls, *, changes_at=None):
         def render():
             calls.append(text)
-            if hold is not None:
-                hold[0].set()
-                assert hold[1].wait(10)
-            return pagecache.Rendered(HttpResponse(text))
+            return pagecache.Rendered(HttpResponse(text), changes_at=changes_at)
 
         return render
 
-    def test_the_others_get_the_page_as_it_was_until_the_new_one_is_rendered(self, rf):
+    def test_the_page_as_it_was_at_once_and_the_new_one_rendered_after_the_response(self, rf):
         calls = []
         assert self.serve(rf, self.page("before", calls)).content == b"before"
         pagecache._new_generation()  # a write commits
-        hold = (threading.Event(), threading.Event())
-        first = []
-        renderer = threading.Thread(target=lambda: first.append(self.serve(rf, self.page("after", calls, hold=hold))))
-        renderer.start()
-        try:
-            assert hold[0].wait(10)  # the first request is rendering
-            meanwhile = [self.serve(rf, self.page("rendered again", calls)) for _ in range(3)]
-        finally:
-            hold[1].set()
-            renderer.join(10)
+        first = self.serve(rf, self.page("after", calls))
+        assert first.content == b"before"
+        meanwhile = [self.serve(rf, self.page("rendered again", calls)) for _ in range(3)]
         assert [r.content for r in meanwhile] == [b"before"] * 3
-        assert first[0].content == b"after"
+        for response in meanwhile:
+            response.close()  # they did not claim the render
+        assert calls == ["before"]
+        first.close()  # sent: the server closes it
         assert calls == ["before", "after"]
         assert self.serve(rf, self.page("rendered again", calls)).content == b"after"
+        assert calls == ["before", "after"]
 
-    def test_a_render_that_fails_lets_the_next_request_render(self, rf):
+    def test_a_burst_of_writes_is_rendered_once_per_render(self, rf):
+        calls = []
+        self.serve(rf, self.page("before", calls))
+        pagecache._new_generation()
+        first = self.serve(rf, self.page("after", calls))
+        for _ in range(3):
+            pagecache._new_generation()
+            self.serve(rf, self.page("rendered again", calls)).close()
+        first.close()  # reads the latest generation before the data
+        assert self.serve(rf, self.page("rendered again", calls)).content == b"after"
+        assert calls == ["before", "after"]
+
+    def test_a_render_that_fails_is_logged_and_the_next_request_renders_it(self, rf, caplog):
         calls = []
         self.serve(rf, self.page("before", calls))
         pagecache._new_generation()
@@ -430,9 +462,41 @@ class TestOneRenderAfterAWrite:
         def failing():
             raise RuntimeError("the database went away")
 
-        with pytest.raises(RuntimeError):
-            self.serve(rf, failing)
-        assert self.serve(rf, self.page("after", calls)).content == b"after"
+        first = self.serve(rf, failing)
+        assert first.content == b"before"
+        first.close()
+        assert "The page pages:overview:en: could not be rendered again." in caplog.text
+        second = self.serve(rf, self.page("after", calls))
+        assert second.content == b"before"
+        second.close()
+        assert self.serve(rf, self.page("again", calls)).content == b"after"
+
+    def test_a_page_that_is_gone_is_no_longer_served(self, rf):
+        self.serve(rf, self.page("before", []))
+        pagecache._new_generation()
+
+        def gone():
+            raise Http404
+
+        first = self.serve(rf, gone)
+        assert first.content == b"before"
+        first.close()
+        with pytest.raises(Http404):
+            self.serve(rf, gone)
+
+    def test_a_page_rendered_with_an_exact_position_is_not_kept(self, rf):
+        calls = []
+        self.serve(rf, self.page("before", calls))
+        pagecache._new_generation()
+
+        def exact():
+            secrecy.shown_ids({1})  # a restricted site's exact position: the request's alone
+            return pagecache.Rendered(HttpResponse("47.098, 37.611"))
+
+        first = self.serve(rf, exact)
+        first.close()
+        assert self.serve(rf, self.page("public", calls)).content == b"public"
+        assert all(b"47.098" not in kept.body for kept in pagecache.local.pages.values())
 
     def test_an_expired_page_is_never_served_while_another_renders(self, rf):
         calls = []
@@ -442,3 +506,41 @@ class TestOneRenderAfterAWrite:
         pagecache.cache.add("pages:overview:en::rendering", 1)  # another request is rendering it
         with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE), tick=False):
             assert self.serve(rf, self.page("after", calls)).content == b"after"
+
+    def test_a_page_visited_in_its_last_seconds_is_renewed_after_the_response(self, rf, django_assert_num_queries):
+        calls = []
+        with time_machine.travel(OPENS, tick=False):
+            self.serve(rf, self.page("first", calls))
+        with time_machine.travel(
+            OPENS + dt.timedelta(seconds=pagecache.MAX_AGE - pagecache.RENEW_SECONDS - 1), tick=False
+        ):
+            self.serve(rf, self.page("not yet", calls)).close()
+        assert calls == ["first"]
+        with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE - pagecache.RENEW_SECONDS), tick=False):
+            response = self.serve(rf, self.page("renewed", calls))
+            assert response.content == b"first"
+            response.close()
+        with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE + 1), tick=False):
+            assert self.serve(rf, self.page("not again", calls)).content == b"renewed"
+        assert calls == ["first", "renewed"]
+
+    def test_a_page_renewed_by_another_process_is_taken_from_the_shared_cache(self, rf):
+        calls = []
+        with time_machine.travel(OPENS, tick=False):
+            self.serve(rf, self.page("first", calls))
+            first = pagecache.local.pages["pages:overview:en:"]
+        with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE - 1), tick=False):
+            self.serve(rf, self.page("renewed", calls)).close()
+            pagecache.local.put("pages:overview:en:", first)  # as another process still has it
+            response = self.serve(rf, self.page("renewed again", calls))
+            response.close()
+        assert response.content == b"renewed"
+        assert calls == ["first", "renewed"]
+
+    def test_a_page_that_changes_by_itself_before_then_is_not_renewed(self, rf):
+        calls = []
+        with time_machine.travel(OPENS, tick=False):
+            self.serve(rf, self.page("first", calls, changes_at=OPENS + dt.timedelta(seconds=30)))
+        with time_machine.travel(OPENS + dt.timedelta(seconds=29), tick=False):
+            self.serve(rf, self.page("too early", calls)).close()
+        assert calls == ["first"]

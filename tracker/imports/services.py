@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -53,6 +53,9 @@ TRUE_WORDS = frozenset({"true", "yes", "1", "так", "y"})
 FALSE_WORDS = frozenset({"false", "no", "0", "ні", "n"})
 # Rows between two progress reports (read by the page's progress bar).
 PROGRESS_EVERY = 200
+# The rows whose outcome a batch keeps one by one (the page's per-row table); the
+# counts and the errors cover every row.
+ROWS_SHOWN = 500
 # What the importer never writes, whatever the file says.
 NOT_RESTORED = frozenset({"id", "created_at", "updated_at", "organisation_id", "created_by_id"})
 
@@ -175,6 +178,7 @@ class Outcome:
     retracted: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RowError(Exception):
@@ -213,6 +217,7 @@ def import_run(*, batch_id: int, apply: bool) -> ImportBatch | None:
         if not keep:
             if apply:  # all or nothing: nothing was
                 outcome.created = outcome.updated = outcome.unchanged = outcome.retracted = 0
+                outcome.rows = [row for row in outcome.rows if row["action"] == "error"]
             _finish(locked, outcome, Status.FAILED if apply or unreadable else Status.PREVIEWED)
     cache.delete(progress_key(batch_id))
     return locked
@@ -225,6 +230,7 @@ def _finish(batch: ImportBatch, outcome: Outcome, status: str) -> None:
     batch.retracted = outcome.retracted
     batch.errors = outcome.errors
     batch.ignored_columns = outcome.ignored
+    batch.row_outcomes = outcome.rows
     if status == Status.APPLIED:
         batch.applied_at = timezone.now()
     batch.save()
@@ -254,21 +260,30 @@ def _run(batch: ImportBatch, *, apply: bool) -> Outcome:
     except readers.FileError as exc:
         # The file as a whole: what its rows said before the reading stopped is beside the point.
         outcome.errors = [{"row": None, "column": None, "field": None, "message": str(exc)}]
+        outcome.rows = []
     return outcome
 
 
 def _write_rows(rows: Iterator[Row | RowError], writer: _Writer, outcome: Outcome, *, batch_id: int) -> None:
     for row in rows:
         outcome.rows_total += 1
+        shown = len(outcome.rows) < ROWS_SHOWN
         try:
             if isinstance(row, RowError):
                 raise row
             with transaction.atomic():
-                action = writer.write(row)
+                written = writer.write(row, describe=shown)
         except RowError as exc:
             outcome.errors.extend(exc.errors)
+            if shown:
+                errors = [{"column": error["column"], "message": error["message"]} for error in exc.errors]
+                outcome.rows.append({"row": exc.errors[0]["row"], "action": "error", "errors": errors})
         else:
-            setattr(outcome, action, getattr(outcome, action) + 1)
+            setattr(outcome, written.action, getattr(outcome, written.action) + 1)
+            if shown:
+                outcome.rows.append(
+                    {"row": row.number, "action": written.action, "what": written.what, "changes": written.changes}
+                )
         if outcome.rows_total % PROGRESS_EVERY == 0:
             cache.set(progress_key(batch_id), outcome.rows_total, timeout=24 * 3600)
 
@@ -393,8 +408,8 @@ class _Writer:
         ImportedRow.objects.bulk_create(self.records)
         self.records = []
 
-    def write(self, row: Row) -> str:
-        """What the row did: created, updated or unchanged."""
+    def write(self, row: Row, *, describe: bool = False) -> Written:
+        """What the row did: created, updated or unchanged (and, with `describe`, to what and which fields)."""
         resource, number, titles = self.resource, row.number, row.titles
         data = dict(row.data)
         instance = _existing(resource, data, titles, number) or self._by_key(row.key)
@@ -407,13 +422,14 @@ class _Writer:
         model = resource.model
         if instance is None:
             instance = model(**{k: v for k, v in values.items() if not model._meta.get_field(k).many_to_many})
-            before = None
+            before, changes = None, set()
         else:
             before = _snapshot(instance)
             for name, value in values.items():
                 setattr(instance, name, value)
-            if not changed_fields(instance):
-                return "unchanged"
+            changes = changed_fields(instance)
+            if not changes:
+                return Written("unchanged", _describe(resource, instance) if describe else "")
         instance._change_reason = _("Import #%(id)d, row %(row)d") % {"id": self.batch.pk, "row": number}
         try:
             resource.save(instance, self.user)
@@ -438,7 +454,10 @@ class _Writer:
             self.keys[row.key] = instance.pk
         if len(self.records) >= 1000:
             self.flush()
-        return str(action)
+        if not describe:
+            return Written(str(action))
+        changed = [] if before is None else [_field_title(model, name) for name in sorted(changes)]
+        return Written(str(action), _describe(resource, instance), changed)
 
     def retract_missing(self, data_set: str, scope: Scope) -> int:
         """
@@ -501,6 +520,38 @@ class _Writer:
                 .first()
             )
         return self.resource.model._default_manager.filter(pk=pk).first() if pk is not None else None
+
+
+@dataclass
+class Written:
+    action: str
+    # The object as the per-row table names it, and the fields an update changed.
+    what: str = ""
+    changes: list[str] = field(default_factory=list)
+
+
+def _describe(resource: Resource, instance: Any) -> str:
+    """An object by its natural key, in the active language: "site: Mariupol; kind: Shelling; ..."."""
+    parts = []
+    for name in resource.natural_key:
+        model_field = instance._meta.get_field(name)
+        value = getattr(instance, name)
+        if value is None or value == "":
+            continue
+        if model_field.choices:
+            value = getattr(instance, f"get_{name}_display")()
+        elif isinstance(value, dt.datetime):
+            value = formats.localize(timezone.localtime(value))
+        parts.append(f"{model_field.verbose_name}: {value}")
+    return "; ".join(parts)
+
+
+def _field_title(model: type[models.Model], name: str) -> str:
+    try:
+        model_field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return name
+    return str(getattr(model_field, "verbose_name", name))
 
 
 def _existing(resource: Resource, data: dict[str, Any], titles: dict[str, str], number: int) -> Any:
