@@ -2,6 +2,7 @@
 Benchmark of bulk import on PostgreSQL (not a test; figures in docs/benchmarks.md).
 
     .venv/bin/python bench/imports.py --acled 10000 100000 --xlsx 10000
+    .venv/bin/python bench/imports.py --statements 200    # round trips per row, by kind
 
 For each size, in its own database (BENCH_DATABASE_URL, default
 postgres://root@127.0.0.1:5432/tracker_imports_bench), with 500 sites and 1,000
@@ -226,6 +227,43 @@ def read_child(path: str, kind: str) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": rows, "peak_kib": peak_kib(), "before_kib": before}
 
 
+def statements(n: int) -> None:
+    """
+    The database round trips per row of an ACLED apply of `n` events, by kind: a figure
+    that does not depend on the machine's load, unlike the times.
+    """
+    import collections
+    import re
+
+    build()
+    content = acled_csv(n)
+    user = User.objects.get(username="bench")
+    batch = ImportBatch.objects.create(
+        resource="hostilities",
+        format="acled",
+        file_name="statements.csv",
+        checksum="-",
+        size=len(content),
+        content=content,
+        organisation=user.organisation,
+        created_by=user,
+    )
+    tally: collections.Counter[str] = collections.Counter()
+
+    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        tally[re.sub(r"\s+", " ", re.sub(r"\d+", "N", sql))[:60]] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        imports.import_run(batch_id=batch.pk, apply=True)
+    batch.refresh_from_db()
+    assert not batch.errors, batch.errors[:3]
+    total = sum(tally.values())
+    print(f"apply of {n} ACLED events: {total} statements, {total / n:.1f} a row")
+    for statement, times in tally.most_common(20):
+        print(f"{times / n:6.2f} a row  {statement}")
+
+
 def run_child(phase: str, path: Path, resource: str, file_format: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", phase, str(path), resource, file_format],
@@ -290,6 +328,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=4)
     parser.add_argument("--read", type=int, nargs="*", default=[], help="only read ACLED CSVs and XLSXs of N rows")
     parser.add_argument("--read-child", nargs=2)
+    parser.add_argument("--statements", type=int, help="count the database round trips per row of an N-event apply")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -299,6 +338,9 @@ def main() -> None:
         return
     if args.read:
         read_only(args.read)
+        return
+    if args.statements:
+        statements(args.statements)
         return
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     results = []

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from tracker import geo, validators
+from tracker import constraints, geo, validators
 from tracker.coverage import Coverage, covered_interval
 from tracker.fields import FreeTextField, HttpURLField, NameField
 
@@ -117,6 +117,10 @@ class TimeStamped(models.Model):
 
     class Meta:
         abstract = True
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # The same rules and messages as Django's, the check constraints asked in one query.
+        constraints.validate_constraints(self, exclude=exclude)
 
 
 class Role(models.TextChoices):

@@ -128,6 +128,8 @@ NOT_SHOWN = (
     "corridors.WebhookAttempt",
     "corridors.AlertSubscription",
     "corridors.FlagAlert",
+    # What a dossier showed, kept under its digest when it is generated (reading writes it).
+    "corridors.DossierSnapshot",
 )
 
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from corridors.api import views as corridors
+from corridors.api.record import SourceRecordView
 from tracker.api import imports
 from tracker.api import views as tracker
 
@@ -43,6 +44,7 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="tracker/api/swagger_ui.html"),
         name="docs",
     ),
+    path("sources/<int:pk>/record/", SourceRecordView.as_view(), name="source-record"),
     *router.urls,
     re_path(r"^[\s\S]*/$", tracker.not_found),  # any character, a line break too
 ]

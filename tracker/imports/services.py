@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -271,8 +271,9 @@ def _write_rows(rows: Iterator[Row | RowError], writer: _Writer, outcome: Outcom
         try:
             if isinstance(row, RowError):
                 raise row
-            with transaction.atomic():
-                written = writer.write(row, describe=shown)
+            # No savepoint of its own: the write service's (transaction.atomic, nested
+            # here) is the row's, and a refused row has written nothing outside it.
+            written = writer.write(row, describe=shown)
         except RowError as exc:
             outcome.errors.extend(exc.errors)
             if shown:
@@ -401,8 +402,11 @@ class _Writer:
         self.resource, self.user, self.batch = resource, user, batch
         self.content_type = ContentType.objects.get_for_model(resource.model)
         self.records: list[ImportedRow] = []
-        # Key → object id, for the keys this file has written so far.
-        self.keys: dict[str, int] = {}
+        # Key → object id, for the keys earlier imports and this file have written
+        # (read once, at the first row with a key, instead of a query a row).
+        self.keys: dict[str, int] | None = None
+        # The serializer's related objects by id (sites, sources), read once per import.
+        self.related: dict[str, _Remembered] = {}
 
     def flush(self) -> None:
         ImportedRow.objects.bulk_create(self.records)
@@ -414,6 +418,7 @@ class _Writer:
         data = dict(row.data)
         instance = _existing(resource, data, titles, number) or self._by_key(row.key)
         serializer = resource.serializer(instance, data=data, partial=instance is not None)
+        self._remember_related(serializer)
         if not serializer.is_valid():
             raise RowError(_row_errors(number, serializer.errors, titles))
         values = dict(serializer.validated_data)
@@ -450,7 +455,7 @@ class _Writer:
                 before=before,
             )
         )
-        if row.key:
+        if row.key and self.keys is not None:
             self.keys[row.key] = instance.pk
         if len(self.records) >= 1000:
             self.flush()
@@ -511,15 +516,38 @@ class _Writer:
         """The object an earlier row or import with this key wrote (None for a new key)."""
         if not key:
             return None
+        if self.keys is None:
+            # Newest last, so that the newest record of a key is the one kept.
+            records = ImportedRow.objects.filter(content_type=self.content_type).exclude(key="").order_by("id")
+            self.keys = dict(records.values_list("key", "object_id").iterator(chunk_size=10_000))
         pk = self.keys.get(key)
-        if pk is None:
-            pk = (
-                ImportedRow.objects.filter(content_type=self.content_type, key=key)
-                .order_by("-id")
-                .values_list("object_id", flat=True)
-                .first()
-            )
         return self.resource.model._default_manager.filter(pk=pk).first() if pk is not None else None
+
+    def _remember_related(self, serializer: serializers.ModelSerializer) -> None:
+        """Each related field's look-up by id answered once per import (the same query, the same errors)."""
+        for name, serializer_field in serializer.fields.items():
+            if isinstance(serializer_field, serializers.PrimaryKeyRelatedField) and not serializer_field.read_only:
+                if name not in self.related:
+                    self.related[name] = _Remembered(cast("models.QuerySet[Any]", serializer_field.get_queryset()))
+                # Duck-typed: the field only calls its queryset's get(pk=...).
+                serializer_field.queryset = self.related[name]  # type: ignore[assignment,arg-type]  # see above
+
+
+class _Remembered:
+    """A related field's queryset whose `get(pk=...)` answers each id found once; an id not found is asked again."""
+
+    def __init__(self, queryset: models.QuerySet[Any]) -> None:
+        self.queryset = queryset
+        self.found: dict[tuple[type, Any], Any] = {}
+
+    def get(self, *, pk: Any) -> Any:
+        key = (type(pk), pk)
+        if key not in self.found:
+            self.found[key] = self.queryset.get(pk=pk)
+        return self.found[key]
+
+    def all(self) -> models.QuerySet[Any]:
+        return self.queryset.all()
 
 
 @dataclass
