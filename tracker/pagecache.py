@@ -263,15 +263,18 @@ def serve(
             kept = _render_now(key, render, generation, now)
         else:
             kept, renew = stale, _claim(key)
-    elif found.renew_at is not None and now.timestamp() >= found.renew_at:
-        # About to expire: renewed by another process already (then served from the shared
-        # cache), or by this request after its response.
+    elif found.renew_at is not None and now.timestamp() >= found.renew_at and _claim(key):
+        # About to expire, and no other request is renewing it: renewed by another process
+        # already (then served from the shared cache), or by this request after its
+        # response. (While one renews it, the others serve it as it is, without reading the
+        # shared cache's copy on every request.)
         fresher = cache.get(key)
         if isinstance(fresher, Kept) and fresher.generation == generation and fresher.expires > found.expires:
+            cache.delete(f"{key}:rendering")
             local.put(key, fresher)
             kept = fresher
         else:
-            kept, renew = found, _claim(key)
+            kept, renew = found, True
     else:
         kept = found
     if isinstance(kept, HttpResponse):  # not a page (a 404): as it is, not kept
