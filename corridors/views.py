@@ -247,7 +247,8 @@ def digest_in_pdf(upload: Any) -> str | None:
 
     try:
         reader = PdfReader(upload)
-        keywords = str((reader.metadata or {}).get("/Keywords", ""))
+        metadata: dict[str, Any] = reader.metadata or {}
+        keywords = str(metadata.get("/Keywords", ""))
         found = DIGEST.search(keywords)
         if found:
             return found.group(0)
