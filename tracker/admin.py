@@ -30,12 +30,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from tracker import accounts, audit, permissions, secrecy, services
+from tracker import accounts, apikeys, audit, permissions, secrecy, services
 from tracker.admin_time import ZonedSplitDateTime
 from tracker.adminsite import staff_member
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
+    ApiKey,
     CivilianCount,
     ExactPositionRead,
     HostilityReport,
@@ -701,3 +702,48 @@ class ExactPositionReadAdmin(ReadOnlyLogAdmin):
             ]
             writer.writerow([csv_cell(value) for value in row])  # a name could be a spreadsheet formula
         return response
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """
+    Read-only API keys for data users: admins issue them (the key is shown once, on
+    the page after saving) and revoke them; a key is never deleted nor shown again.
+    """
+
+    list_display = ("name", "prefix", "contact", "rate", "created_at", "created_by", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "contact", "prefix")
+    fields = ("name", "contact", "rate", "prefix", "created_at", "created_by", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "created_by", "revoked_at")
+    actions = ["revoke"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    has_add_permission = has_module_permission
+    has_change_permission = has_view_permission
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        raw = apikeys.new_secret()
+        apikeys.key_set_secret(obj, raw)
+        obj.created_by = cast("User", request.user)
+        obj.save()
+        messages.warning(
+            request,
+            _("The key of %(name)s, shown this once (only its hash is kept): %(key)s") % {"name": obj.name, "key": raw},
+        )
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            apikeys.api_key_revoke(key=key)
