@@ -187,3 +187,20 @@ def test_on_postgresql_copy_writes_the_same_cells_as_the_python_path(world, alic
         read = [list(csv.reader(io.StringIO(b.getvalue().decode(), newline=""))) for b in (fast, slow)]
         assert read[0] == read[1]
         assert len(read[0]) > 3
+
+
+def test_the_files_of_an_old_version_are_deleted_after_a_grace_time(world, settings):
+    import os
+    import time
+
+    listing()
+    (old,) = list(settings.DOWNLOADS_DIR.iterdir())
+    factories.CivilianCountFactory(site=world, count=150)
+    listing()  # a new version; the old one was written just now: kept a while
+    assert old.exists()
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    factories.CivilianCountFactory(site=world, count=160)
+    listing()
+    assert not old.exists()
+    assert len(list(settings.DOWNLOADS_DIR.iterdir())) == 2  # the current version and the one before it

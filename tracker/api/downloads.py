@@ -139,12 +139,31 @@ def path_of(name: str, *, now: dt.datetime | None = None) -> tuple[Path, Downloa
     return directory() / version / name, entry
 
 
+# How long the files of a version the data has moved past are kept: a download of them
+# that has begun goes on regardless (an open file outlives its name), but a client that
+# read the listing just before the change can still fetch what it listed.
+OLD_VERSION_GRACE = dt.timedelta(minutes=10)
+
+
+def forget_old_versions(*, keep: str) -> None:
+    """Delete the folders of other versions last written more than OLD_VERSION_GRACE ago."""
+    import shutil
+    import time
+
+    limit = time.time() - OLD_VERSION_GRACE.total_seconds()
+    for folder in directory().iterdir():
+        if folder.is_dir() and folder.name != keep and folder.stat().st_mtime < limit:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _ensure(name: str, version: str, now: dt.datetime) -> Download:
     folder = directory() / version
     meta = folder / f"{name}.json"
     if meta.exists():
         return Download(**json.loads(meta.read_text()))
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        forget_old_versions(keep=version)
     # Written aside and renamed into place: a reader never sees half a file, and two
     # requests that make the same file at once both leave a whole one.
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
