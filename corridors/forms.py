@@ -11,9 +11,9 @@ from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from corridors.models import Arrival, CorridorWindow, Departure, Flag
+from corridors.templatetags.corridors import window_span
 from tracker import permissions
 from tracker.forms import StaffFigureForm, local_time_field
-from tracker.templatetags.dashboard import window_span
 from tracker.validators import NOTE_MAX_LENGTH
 
 # The windows a movement can be linked to: the latest ones that have opened (one that has

@@ -527,8 +527,11 @@ class Flag(TimeStamped):
 
     # A window is flagged while it has a flag in one of these.
     ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
+    # What a coordinator's review may set (corridors/services.py, flag_review).
+    REVIEW_STATUSES = (Status.ACKNOWLEDGED, Status.DISMISSED)
 
     window = models.ForeignKey(CorridorWindow, verbose_name=_("window"), on_delete=models.PROTECT, related_name="flags")
+    # The hostility report (the engine says "report"; `hostility` is the API's field name).
     hostility = models.ForeignKey(
         HostilityReport, verbose_name=_("hostility report"), on_delete=models.PROTECT, related_name="flags"
     )

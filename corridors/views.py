@@ -37,6 +37,8 @@ from tracker.staff_views import figure_form_page
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
+    from tracker.accounts import MemberRequest
+
 
 @require_safe
 def corridor_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -125,22 +127,22 @@ def _render_source_record(request: HttpRequest, pk: int, number: int) -> Rendere
 
 
 @offline.login_required_or_401
-def departure_new(request: HttpRequest) -> HttpResponse:
+def departure_new(request: MemberRequest) -> HttpResponse:
     return figure_form_page(
         request,
         DepartureForm,
-        save=lambda dep: tracker_services.figure_save(figure=dep, user=request.user),  # type: ignore[arg-type]
+        save=lambda dep: tracker_services.figure_save(figure=dep, user=request.user),
         template="corridors/staff/departure_form.html",
         saved_message=_("Departure saved."),
     )
 
 
 @offline.login_required_or_401
-def arrival_new(request: HttpRequest) -> HttpResponse:
+def arrival_new(request: MemberRequest) -> HttpResponse:
     return figure_form_page(
         request,
         ArrivalForm,
-        save=lambda arr: tracker_services.figure_save(figure=arr, user=request.user),  # type: ignore[arg-type]
+        save=lambda arr: tracker_services.figure_save(figure=arr, user=request.user),
         template="corridors/staff/arrival_form.html",
         saved_message=_("Arrival saved."),
     )
@@ -153,14 +155,14 @@ def _require_reviewer(request: HttpRequest) -> None:
 
 @login_required
 @require_safe
-def flag_queue(request: HttpRequest) -> HttpResponse:
+def flag_queue(request: MemberRequest) -> HttpResponse:
     _require_reviewer(request)
     return render(request, "corridors/staff/flag_queue.html", {"flags": selectors.flag_queue(), "forms": {}})
 
 
 @login_required
 @require_POST
-def flag_review(request: HttpRequest, pk: int) -> HttpResponse:
+def flag_review(request: MemberRequest, pk: int) -> HttpResponse:
     """Acknowledge or dismiss one flag; on an error the queue comes back with the note as typed."""
     _require_reviewer(request)
     flag = get_object_or_404(Flag, pk=pk)
@@ -261,7 +263,8 @@ def digest_in_pdf(upload: Any) -> str | None:
 
     try:
         reader = PdfReader(upload)
-        keywords = str((reader.metadata or {}).get("/Keywords", ""))
+        metadata: dict[str, Any] = reader.metadata or {}
+        keywords = str(metadata.get("/Keywords", ""))
         found = DIGEST.search(keywords)
         if found:
             return found.group(0)

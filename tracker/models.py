@@ -539,7 +539,7 @@ class HostilityReport(Figure):
     """
     A report of hostilities at a site. What instant range it covers depends on its
     `time_precision` and `ongoing` (docs/design.md, "Time", rule 5; the rule itself is
-    corridors/overlap.py).
+    tracker/coverage.py, and how it overlaps a window corridors/overlap.py).
     """
 
     class Kind(models.TextChoices):

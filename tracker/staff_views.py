@@ -21,11 +21,12 @@ from django.views.decorators.http import require_POST
 
 from corridors import selectors as corridor_selectors
 from corridors.models import Arrival, Departure
+from corridors.templatetags.corridors import window_span
 from tracker import offline, permissions, selectors, services
 from tracker.forms import CountForm, HostilityForm, ImportForm
 from tracker.imports import services as imports
 from tracker.models import CivilianCount, HostilityReport, ImportBatch, Site
-from tracker.templatetags.dashboard import admin_change_url, window_span
+from tracker.templatetags.dashboard import admin_change_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from django.forms import ModelForm
     from django.http import HttpRequest, HttpResponse
 
+    from tracker.accounts import MemberRequest
     from tracker.models import Attributed
 
 
@@ -41,13 +43,13 @@ QUICK_FORM_MODELS = (CivilianCount, HostilityReport, Departure, Arrival)
 
 
 @login_required
-def my_figures(request: HttpRequest) -> HttpResponse:
+def my_figures(request: MemberRequest) -> HttpResponse:
     figures = selectors.figures_entered_by(request.user.pk, QUICK_FORM_MODELS)
     return render(request, "tracker/staff/my_figures.html", {"figures": figures})
 
 
 def figure_form_page(
-    request: HttpRequest,
+    request: MemberRequest,
     form_class: type[ModelForm],
     *,
     save: Callable[[Any], Attributed],
@@ -125,22 +127,22 @@ def offline_zones() -> dict[int, str]:
 
 
 @offline.login_required_or_401
-def count_new(request: HttpRequest) -> HttpResponse:
+def count_new(request: MemberRequest) -> HttpResponse:
     return figure_form_page(
         request,
         CountForm,
-        save=lambda count: services.figure_save(figure=count, user=request.user),  # type: ignore[arg-type]
+        save=lambda count: services.figure_save(figure=count, user=request.user),
         template="tracker/staff/count_form.html",
         saved_message=_("Count saved. It is on the overview now."),
     )
 
 
 @offline.login_required_or_401
-def hostility_new(request: HttpRequest) -> HttpResponse:
+def hostility_new(request: MemberRequest) -> HttpResponse:
     return figure_form_page(
         request,
         HostilityForm,
-        save=lambda report: services.hostility_report_save(report=report, user=request.user),  # type: ignore[arg-type]
+        save=lambda report: services.hostility_report_save(report=report, user=request.user),
         template="tracker/staff/hostility_form.html",
         saved_message=report_saved_message,
     )
@@ -168,7 +170,7 @@ def report_saved_message(report: HostilityReport) -> str:
 
 
 @login_required
-def imports_page(request: HttpRequest) -> HttpResponse:
+def imports_page(request: MemberRequest) -> HttpResponse:
     """Upload a file for a preview; the imports the person may see, newest first."""
     if not permissions.is_staff_member(request.user):
         raise PermissionDenied
@@ -209,7 +211,7 @@ ERRORS_SHOWN = 500
 
 
 @login_required
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_detail(request: MemberRequest, pk: int) -> HttpResponse:
     """An import's progress while it runs; then its preview (or outcome), with apply or undo."""
     batch = get_object_or_404(imports.import_batches_for(request.user), pk=pk)
     errors = batch.errors[:ERRORS_SHOWN]
@@ -229,7 +231,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_apply(request: HttpRequest, pk: int) -> HttpResponse:
+def import_apply(request: MemberRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(imports.import_batches_for(request.user), pk=pk)
     try:
         imports.import_apply(batch=batch, user=request.user, valid_only=bool(request.POST.get("valid_only")))
@@ -240,7 +242,7 @@ def import_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
+def import_undo(request: MemberRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(imports.import_batches_for(request.user), pk=pk)
     try:
         imports.import_undo(batch=batch, user=request.user)

@@ -24,12 +24,12 @@ from corridors.models import (
 from tracker.api.base import (
     ATTRIBUTION_FIELDS,
     COMMON_FIELDS,
-    LocalDateTimeField,
     ModelSerializer,
     StrictCharField,
     StrictIntegerField,
     StrictPrimaryKeyRelatedField,
     UTCDateTimeField,
+    ZonedDateTimeField,
 )
 from tracker.api.serializers import COUNT_LIMITS, FIGURE_FIELDS
 from tracker.models import Qualifier, Site
@@ -116,8 +116,8 @@ class WindowSerializer(ModelSerializer):
     """A stretch of time when a corridor is meant to be open, `[starts_at, ends_at)`."""
 
     # `api_zone`: the corridor's origin's time zone, set by the view's prepare().
-    local_starts_at = LocalDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
-    local_ends_at = LocalDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
+    local_starts_at = ZonedDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
+    local_ends_at = ZonedDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
     status = serializers.ChoiceField(
         choices=CorridorWindow.Status.choices,
         source="api_status",
@@ -241,7 +241,7 @@ class FlagSerializer(ModelSerializer):
 
 
 # What a review may set a flag to (the schema names them FlagReviewStatusEnum: settings.SPECTACULAR_SETTINGS).
-REVIEW_STATUSES = [Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED]
+REVIEW_STATUSES = list(Flag.REVIEW_STATUSES)
 
 
 class FlagReviewSerializer(serializers.Serializer):
@@ -326,12 +326,12 @@ class FlagEventSerializer(ModelSerializer):
     # The corridor's local time is its origin's zone (docs/design.md, "Time", rule 2).
     corridor = serializers.IntegerField(source="window.corridor_id", read_only=True)
     corridor_name = serializers.CharField(source="window.corridor.name", read_only=True)
-    window_local_start = LocalDateTimeField(
+    window_local_start = ZonedDateTimeField(
         source="window.starts_at",
         zone_of=lambda flag: flag.window.corridor.origin.timezone,
         help_text="The window's start in the corridor's local time, ISO 8601 with that day's offset.",
     )
-    window_local_end = LocalDateTimeField(
+    window_local_end = ZonedDateTimeField(
         source="window.ends_at",
         zone_of=lambda flag: flag.window.corridor.origin.timezone,
         help_text="The window's end in the corridor's local time, ISO 8601 with that day's offset.",

@@ -7,7 +7,7 @@ figures); the conventions are in tracker/api/base.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
@@ -37,6 +37,9 @@ from tracker.api.base import ModelViewSet, ReadViewSet, etag_of
 from tracker.api.renderers import GeoJSONRenderer, flat_properties
 from tracker.api.schema import ETAG, IF_MATCH
 from tracker.api.views import COMMON_HXL, FIGURE_HXL, FigureViewSet
+
+if TYPE_CHECKING:
+    from tracker.api.base import ApiRequest
 
 WINDOW_HXL = {
     **COMMON_HXL,
@@ -155,7 +158,7 @@ class CorridorViewSet(ModelViewSet):
     )
     # It answers with the windows it made: not a page of the corridor list, nor filtered by it.
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
-    def schedule(self, request: Request, pk: str | None = None) -> Response:
+    def schedule(self, request: ApiRequest, pk: str | None = None) -> Response:
         corridor = self.get_object()
 
         def respond() -> Response:
@@ -281,7 +284,7 @@ class FlagViewSet(ReadViewSet):
         summary="Acknowledge a flag, or dismiss it with a reason",
     )
     @action(detail=True, methods=["post"])
-    def review(self, request: Request, pk: str | None = None) -> Response:
+    def review(self, request: ApiRequest, pk: str | None = None) -> Response:
         flag = self.get_object()
 
         def respond() -> Response:
@@ -391,7 +394,7 @@ class WebhookViewSet(ModelViewSet):
 
     @extend_schema(request=None, responses={202: None}, summary="Send a test event to the endpoint")
     @action(detail=True, methods=["post"])
-    def test(self, request: Request, pk: str | None = None) -> Response:
+    def test(self, request: ApiRequest, pk: str | None = None) -> Response:
         delivery = webhooks.webhook_send_test(webhook=self.get_object(), now=request.now)
         return Response({"event_id": delivery.event.uid}, status=status.HTTP_202_ACCEPTED)
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from corridors.record import reviewer_name
 from tracker.localtime import zone
 from tracker.models import Verification
-from tracker.templatetags.dashboard import figure_text, span_text
+from tracker.wording import figure_text, span_text
 
 register = template.Library()
 

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
@@ -47,6 +47,9 @@ from corridors.models import CorridorWindow
 from tracker.api import views as tracker
 from tracker.api.base import ModelSerializer, ReadViewSet
 from tracker.api.renderers import _columns, _lookup, csv_cell
+
+if TYPE_CHECKING:
+    from tracker.api.base import ApiRequest
 
 # The public lists, in the order of the workbook's sheets: (name, viewset, has a GeoJSON layer).
 RESOURCES: tuple[tuple[str, type[ReadViewSet], bool], ...] = (
@@ -109,7 +112,7 @@ def data_version(now: dt.datetime) -> str:
     """
     parts: list[Any] = []
     for _name, viewset, _spatial in RESOURCES:
-        model = viewset.queryset.model
+        model = viewset.queryset.model  # type: ignore[union-attr]  # each resource's viewset names its queryset
         parts.append(model._default_manager.aggregate(n=Count("pk"), last=Max("updated_at")))
     parts.append(
         CorridorWindow.objects.aggregate(
@@ -192,7 +195,7 @@ def _ensure(name: str, version: str, now: dt.datetime) -> Download:
 
 def public_view(viewset: type[ReadViewSet], *, now: dt.datetime) -> ReadViewSet:
     """The viewset as it answers an anonymous `GET` of its list: what the public may read."""
-    request = Request(RequestFactory().get("/"), authenticators=[])
+    request = cast("ApiRequest", Request(RequestFactory().get("/"), authenticators=[]))
     request.now = now
     view = viewset()
     view.request, view.args, view.kwargs, view.format_kwarg = request, (), {}, None
@@ -209,7 +212,7 @@ def rows_of(view: ReadViewSet, *, chunk: int | None = None) -> Iterator[dict[str
     if columns is not None and type(view).prepare is ReadViewSet.prepare:
         # Every field is a column: plain rows, no model instances (ReadViewSet.list).
         for row in queryset.values_list(*columns).iterator(chunk_size=chunk):
-            yield serializer.represent_row(row)
+            yield cast(ModelSerializer, serializer).represent_row(row)
         return
     batch: list[Any] = []
     for obj in queryset.iterator(chunk_size=chunk):
@@ -240,7 +243,7 @@ def write(name: str, out: Any, *, now: dt.datetime) -> int:
 
 def table_header(view: ReadViewSet) -> tuple[list[str], list[str]]:
     """The CSV columns of a view's list and their HXL hashtags (as `?format=csv` gives them)."""
-    columns = list(_columns(view.get_serializer()))
+    columns = list(_columns(cast(serializers.Serializer, view.get_serializer())))
     return columns, [view.hxl_tags.get(column, "") for column in columns]
 
 

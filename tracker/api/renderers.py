@@ -29,7 +29,7 @@ def _rows(data: Any) -> tuple[list[dict[str, Any]], bool]:
     return [data], True
 
 
-def _columns(serializer: serializers.BaseSerializer, prefix: str = "") -> Iterator[str]:
+def _columns(serializer: serializers.Serializer, prefix: str = "") -> Iterator[str]:
     """Column names of a serializer's readable fields; a nested serializer's fields become `outer.inner`."""
     for name, field in serializer.fields.items():
         if field.write_only:

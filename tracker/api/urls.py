@@ -28,7 +28,7 @@ router.register("webhooks", corridors.WebhookViewSet, basename="webhook")
 router.register("alerts", corridors.AlertSubscriptionViewSet, basename="alert")
 # Every public list's deletions (accounts are not public; flags are never deleted).
 tracker.DeletionViewSet.resources = {
-    prefix: viewset.queryset.model
+    prefix: viewset.queryset.model  # type: ignore[attr-defined]  # each one a ReadViewSet, with a queryset
     for prefix, viewset, _name in router.registry
     if prefix not in ("users", "flags", "flag-events", "webhooks", "alerts")
 }

@@ -296,7 +296,7 @@ class DeletionViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         params = DeletionQuery(request.query_params, resources=sorted(self.resources))
         if not params.is_valid():
-            raise exceptions.ValidationError(params.errors)
+            raise exceptions.ValidationError(cast("dict[str, Any]", params.errors))
         wanted = params.cleaned_data["resource"]
         models = {name: model for name, model in self.resources.items() if wanted in ("", name)}
         rows = self.paginate_queryset(selectors.deletions(models, since=params.cleaned_data["updated_since"]))
