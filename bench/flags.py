@@ -54,7 +54,7 @@ from common import copy_rows, log, reset_database  # noqa: E402
 from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from corridors import flagging  # noqa: E402
+from corridors import candidates, flagging  # noqa: E402
 from corridors.models import Corridor, CorridorWindow, Flag  # noqa: E402
 from corridors.overlap import ReportTimes, WindowTimes, overlap  # noqa: E402
 from tracker import services as tracker_services  # noqa: E402
@@ -238,7 +238,7 @@ def timed(function, *args, **kwargs):
 def floor() -> int:
     """The bare overlap join: the engine's candidate query over every window at once, ids only."""
     window_ids = list(CorridorWindow.objects.values_list("pk", flat=True))
-    sql, params = flagging.window_candidates_sql(window_ids, columns="w.id, r.id")
+    sql, params = candidates.window_candidates_sql(window_ids, columns="w.id, r.id")
     with connection.cursor() as cursor, transaction.atomic():
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)

@@ -19,8 +19,9 @@ serves a static file holding the overview's own bytes (the floor). Then:
 
 - **latency, one request at a time** (wrk, 1 connection, a few seconds each): every
   public page as visitors get it (kept), and the refresh answered 304 (If-None-Match);
-- **latency of a render**: the same pages made stale before each request (a new
-  generation, as a write does, but nothing they show changed), one at a time;
+- **latency after the pages went stale**: the same pages made stale before each request
+  (a new generation, as a write does, but nothing they show changed), one at a time:
+  served as they were, their render runs after the response (tracker/pagecache.py);
 - **latency after a write** (the overview and its refresh): before each request, a new
   count at one of the sites the overview lists, saved as a reporter saves it: what the
   first visitor after that write waits (the page as it was: the new one is rendered
@@ -262,7 +263,7 @@ def measure(wrk: str, script: Path, paths: dict[str, str], args: argparse.Namesp
         if label in OVERVIEWS:
             written[label], shown[label] = written_latency(path, args.renders)
         log(
-            f"{label}: kept {kept[label][0]:.1f}/{kept[label][1]:.1f} ms, rendered {rendered[label][0]:.0f} ms"
+            f"{label}: kept {kept[label][0]:.1f}/{kept[label][1]:.1f} ms, stale {rendered[label][0]:.0f} ms"
             + (
                 f", after a write {written[label][0]:.0f}/{written[label][1]:.0f} ms, "
                 f"shown {shown[label][0]:.0f}/{shown[label][1]:.0f} ms later"
@@ -311,7 +312,8 @@ def table(
         "",
         *[f"- {line}" for line in data_set],
         "",
-        "| page | body | queries (rendered) | kept: p50 / p95 | rendered: p50 / p95 | after a write: p50 / p95 "
+        "| page | body | queries (rendered) | kept: p50 / p95 | after the pages went stale: p50 / p95 "
+        "| after a write: p50 / p95 "
         "| the new figure shown after: p50 / p95 |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -418,7 +420,7 @@ def main() -> None:
         f"Run on {when} (commit `{git_commit()}`): 2 gunicorn sync workers, PostgreSQL and Redis on the same machine, "
         f"{os.cpu_count()} CPUs, load average {' → '.join(f'{x:.1f}' for x in loads)} (before, and after each data "
         f"set). Latencies one request at a time: kept ({ARGS.latency_seconds} s of wrk with one connection per "
-        f"page), rendered ({ARGS.renders} requests, each after the kept pages went stale) and after a write "
+        f"page), stale ({ARGS.renders} requests, each after the kept pages went stale) and after a write "
         f"({ARGS.renders} requests, each after a new count at a site the overview lists). Throughput: wrk with "
         f"one thread and {ARGS.connections} connections, {ARGS.slices} alternating slices of {ARGS.seconds} s."
     )

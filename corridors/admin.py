@@ -32,8 +32,9 @@ from corridors.models import (
 from corridors.schedule import MAX_DAYS
 from tracker import permissions
 from tracker.admin import ZONED_TIMES, FigureAdmin, RoleAdmin
-from tracker.templatetags.dashboard import utc_offset
+from tracker.adminsite import staff_member
 from tracker.validators import NOTE_MAX_LENGTH, validate_date
+from tracker.wording import utc_offset
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -172,7 +173,7 @@ class CorridorAdmin(CoordinatorAdmin):
         # The path rules (corridors/services.py, `corridor_save`) hold for origin,
         # waypoints and destination together, so they are written together.
         waypoints = next((f.path() for f in formsets if f.model is CorridorWaypoint), None)
-        services.corridor_save(corridor=form.instance, user=request.user, waypoints=waypoints)
+        services.corridor_save(corridor=form.instance, user=staff_member(request), waypoints=waypoints)
         super().save_related(request, form, formsets, change)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
@@ -182,12 +183,12 @@ class CorridorAdmin(CoordinatorAdmin):
             return
         windows = formset.save(commit=False)
         for window in formset.deleted_objects:
-            services.window_delete(window=window, user=request.user)
+            services.window_delete(window=window, user=staff_member(request))
         for window in windows:
-            services.window_save(window=window, user=request.user)
+            services.window_save(window=window, user=staff_member(request))
 
     def delete_model(self, request: HttpRequest, obj: Corridor) -> None:
-        services.corridor_delete(corridor=obj, user=request.user)
+        services.corridor_delete(corridor=obj, user=staff_member(request))
 
     def get_urls(self) -> list[Any]:
         return [
@@ -207,7 +208,7 @@ class CorridorAdmin(CoordinatorAdmin):
         form = ScheduleForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                windows = services.schedule_expand(corridor=corridor, user=request.user, **form.cleaned_data)
+                windows = services.schedule_expand(corridor=corridor, user=staff_member(request), **form.cleaned_data)
             except ValidationError as exc:
                 for message in exc.messages:
                     form.add_error(None, message)
@@ -251,21 +252,21 @@ class CorridorWindowAdmin(CoordinatorAdmin):
     local_times = WindowInline.local_times
 
     def save_model(self, request: HttpRequest, obj: CorridorWindow, form: Any, change: bool) -> None:
-        services.window_save(window=obj, user=request.user)
+        services.window_save(window=obj, user=staff_member(request))
 
     def delete_model(self, request: HttpRequest, obj: CorridorWindow) -> None:
-        services.window_delete(window=obj, user=request.user)
+        services.window_delete(window=obj, user=staff_member(request))
 
     @admin.action(description=_("Cancel the selected windows"))
     def cancel(self, request: HttpRequest, queryset: QuerySet[CorridorWindow]) -> None:
         for window in queryset.filter(cancelled=False):
             window.cancelled = True
-            services.window_save(window=window, user=request.user)
+            services.window_save(window=window, user=staff_member(request))
         self.message_user(request, _("Windows cancelled."), messages.SUCCESS)
 
 
 class MovementAdmin(FigureAdmin):
-    autocomplete_fields = ("origin", "corridor", "window", "source")
+    autocomplete_fields: tuple[str, ...] = ("origin", "corridor", "window", "source")
     list_filter = ("verification", "qualifier", "corridor", "organisation")
     search_fields = ("origin__name", "corridor__name", "source__name")
 
@@ -348,7 +349,7 @@ class FlagAdmin(RoleAdmin):
         done = 0
         for flag in queryset:
             try:
-                services.flag_review(flag=flag, user=request.user, status=status, note=note)
+                services.flag_review(flag=flag, user=staff_member(request), status=status, note=note)
             except (PermissionDenied, ValidationError) as exc:
                 self.message_user(request, f"{flag}: {' '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
             else:
@@ -457,10 +458,10 @@ class WebhookAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return permissions.is_coordinator(request.user)
 
-    has_add_permission = has_change_permission = has_delete_permission = has_view_permission  # type: ignore[assignment]
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
     def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
-        services.webhook_save(webhook=obj, user=request.user)
+        services.webhook_save(webhook=obj, user=staff_member(request))
         if not change:
             messages.warning(
                 request,
@@ -471,7 +472,7 @@ class WebhookAdmin(admin.ModelAdmin):
         form.instance.corridors.set(form.cleaned_data["corridors"])
 
     def delete_model(self, request: HttpRequest, obj: Webhook) -> None:
-        services.webhook_delete(webhook=obj, user=request.user)
+        services.webhook_delete(webhook=obj, user=staff_member(request))
 
     @admin.action(description=_("Send a test event to the selected endpoints"))
     def send_test(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
@@ -491,7 +492,7 @@ class AlertSubscriptionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AlertSubscription]:
         queryset = super().get_queryset(request).select_related("user")
-        return queryset if permissions.is_admin(request.user) else queryset.filter(user=request.user)
+        return queryset if permissions.is_admin(request.user) else queryset.filter(user=staff_member(request))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return permissions.can_review_flags(request.user)
@@ -499,10 +500,10 @@ class AlertSubscriptionAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return permissions.can_review_flags(request.user)
 
-    has_add_permission = has_change_permission = has_delete_permission = has_view_permission  # type: ignore[assignment]
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
     def save_model(self, request: HttpRequest, obj: AlertSubscription, form: Any, change: bool) -> None:
-        services.alert_subscription_save(subscription=obj, user=request.user)
+        services.alert_subscription_save(subscription=obj, user=staff_member(request))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         form.instance.corridors.set(form.cleaned_data["corridors"])

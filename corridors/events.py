@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from corridors import candidates
 from corridors.models import CorridorWindow, Flag, Webhook, WebhookDelivery, WebhookEvent
 
 # The serializer context of an endpoint's owner: coordinators and admins see which staff
@@ -154,7 +155,6 @@ def figure_changed(*, figure: Any, created: bool) -> None:
     listeners = _listeners(event_type)
     if not listeners:
         return
-    from corridors import flagging
     from corridors.api.serializers import ArrivalSerializer, DepartureSerializer
     from corridors.models import Arrival, Departure
     from tracker.api.serializers import CivilianCountSerializer, HostilityReportSerializer
@@ -167,7 +167,7 @@ def figure_changed(*, figure: Any, created: bool) -> None:
     elif isinstance(figure, HostilityReport):
         serializer = HostilityReportSerializer
         resource = "hostilities"
-        corridor_ids = flagging.corridors_touching_site(figure.site_id)
+        corridor_ids = candidates.corridors_touching_site(figure.site_id)
     elif isinstance(figure, Departure | Arrival):
         serializer = DepartureSerializer if isinstance(figure, Departure) else ArrivalSerializer
         resource = "departures" if isinstance(figure, Departure) else "arrivals"

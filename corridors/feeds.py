@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from corridors import selectors
 from corridors.models import Corridor, Flag
-from tracker.templatetags.dashboard import certainty_word, window_span
+from corridors.templatetags.corridors import certainty_word, window_span
 
 # Entries in a feed: the latest changes; a reader that polls keeps the older ones.
 FEED_SIZE = 50

@@ -10,9 +10,10 @@ How a check runs, whatever its scope (some reports, some windows, one corridor):
 2. Lock the windows of the scope (FOR NO KEY UPDATE, in id order). Every writer of
    flags holds the lock of the flag's window, so two checks of one pair never race,
    and an edit of the window waits for the check (or the check for the edit).
-3. Read the candidate pairs (space: the corridor's path and the site tree; time:
-   the stored coverage range, by index) beside the existing flags of the scope, in
-   one streamed query, and decide each row with the overlap rule as it comes.
+3. Read the candidate pairs (corridors/candidates.py; space: the corridor's path and
+   the site tree; time: the stored coverage range, by index) beside the existing
+   flags of the scope, in one streamed query, and decide each row with the overlap
+   rule as it comes.
 4. Write only the difference, with its audit history; delete the markers read in 1.
 
 A check computes from the state it reads after taking its locks, so a stale check
@@ -25,25 +26,36 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from corridors import alerts, events, signals
-from corridors.models import Corridor, CorridorWaypoint, CorridorWindow, Flag, FlagCheck
-from corridors.overlap import Overlap, WindowTimes, certainty, overlap_of_coverage
+from corridors.candidates import (
+    NO_PAIR,
+    REPORTS,
+    aware,
+    fetch,
+    flags_sql,
+    ids_in,
+    pairs_with_flags,
+    postgres,
+    report_candidates_sql,
+    window_candidates_sql,
+)
+from corridors.models import CorridorWindow, Flag, FlagCheck
+from corridors.overlap import Overlap, WindowTimes, overlap_of_coverage, stored_coverage
 from tracker import pagecache
-from tracker.coverage import Coverage, is_instant
-from tracker.models import HostilityReport, Site, Verification
 from tracker.sync import sync_touch
 
+if TYPE_CHECKING:
+    from tracker.coverage import Coverage
+
 log = logging.getLogger("corridors.flags")
-UTC = dt.UTC
 
 # Windows per transaction in the sweep: bounds the memory and the time locks are held.
 BATCH_SIZE = 500
@@ -53,214 +65,6 @@ REPORT_BATCH_SIZE = 50
 # keeps the windows, the reports and the changes it read, not the rows.
 PAIR_BUDGET = 10_000
 FIRST_BATCH_SIZE = 50
-# Rows psycopg reads from PostgreSQL at a time while a check streams its pairs.
-STREAM_ROWS = 1_000
-
-W = CorridorWindow._meta.db_table
-R = HostilityReport._meta.db_table
-S = Site._meta.db_table
-C = Corridor._meta.db_table
-P = CorridorWaypoint._meta.db_table
-F = Flag._meta.db_table
-
-# The overlap of a report's stored coverage with a window, half-open: on PostgreSQL as
-# ranges, which the GiST indexes (site, coverage) and (corridor, window) answer;
-# elsewhere as comparisons on the b-tree index (site, coverage_start). Same result.
-RANGES_OVERLAP = "tstzrange(r.coverage_start, r.coverage_end, '[)') && tstzrange(w.starts_at, w.ends_at, '[)')"
-COMPARISONS_OVERLAP = "r.coverage_start < w.ends_at AND (r.coverage_end IS NULL OR r.coverage_end > w.starts_at)"
-
-# A report's coverage is read as stored (HostilityReport.save() derives it with the
-# rule's own covered_interval(), and a change of its site's zone derives it again):
-# the key the candidates were found by is the coverage they are decided on.
-COLUMNS = (
-    "w.id AS window_id, w.starts_at, w.ends_at, r.id AS report_id,"
-    " r.coverage_start, r.coverage_end, r.ended_at, r.ongoing, r.time_precision"
-)
-
-# The sites that touch each corridor (docs/design.md "Space"): every site on its path,
-# their ancestors and their descendants. UNION (not UNION ALL) also stops the
-# recursion on a cycle, which Site.clean() forbids anyway.
-REACH_OF_WINDOWS = f"""
-corridor_ids(id) AS (SELECT DISTINCT corridor_id FROM {W} WHERE id {{ids}}),
-path(corridor_id, site_id) AS (
-    SELECT c.id, c.origin_id FROM {C} c JOIN corridor_ids ON corridor_ids.id = c.id
-    UNION SELECT c.id, c.destination_id FROM {C} c JOIN corridor_ids ON corridor_ids.id = c.id
-    UNION SELECT p.corridor_id, p.site_id FROM {P} p JOIN corridor_ids ON corridor_ids.id = p.corridor_id
-),
-up(corridor_id, site_id) AS (
-    SELECT corridor_id, site_id FROM path
-    UNION SELECT up.corridor_id, s.parent_id FROM up JOIN {S} s ON s.id = up.site_id WHERE s.parent_id IS NOT NULL
-),
-down(corridor_id, site_id) AS (
-    SELECT corridor_id, site_id FROM path
-    UNION SELECT down.corridor_id, s.id FROM down JOIN {S} s ON s.parent_id = down.site_id
-),
-reach(corridor_id, site_id) AS (SELECT corridor_id, site_id FROM up UNION SELECT corridor_id, site_id FROM down)
-"""  # noqa: S608 - table names from the models, values as parameters
-
-# The same relation seen from the reports' side: for each report site ("root"), its
-# ancestors and descendants, and the corridors whose path holds one of them.
-TOUCHING_REPORTS = f"""
-seed(root) AS (SELECT DISTINCT site_id FROM {R} WHERE id {{ids}}),
-up(root, site_id) AS (
-    SELECT root, root FROM seed
-    UNION SELECT up.root, s.parent_id FROM up JOIN {S} s ON s.id = up.site_id WHERE s.parent_id IS NOT NULL
-),
-down(root, site_id) AS (
-    SELECT root, root FROM seed
-    UNION SELECT down.root, s.id FROM down JOIN {S} s ON s.parent_id = down.site_id
-),
-lineage(root, site_id) AS (SELECT root, site_id FROM up UNION SELECT root, site_id FROM down),
-touching(root, corridor_id) AS (
-    SELECT l.root, c.id FROM lineage l JOIN {C} c ON c.origin_id = l.site_id
-    UNION SELECT l.root, c.id FROM lineage l JOIN {C} c ON c.destination_id = l.site_id
-    UNION SELECT l.root, p.corridor_id FROM lineage l JOIN {P} p ON p.site_id = l.site_id
-)
-"""  # noqa: S608 - table names from the models, values as parameters
-
-NOT_RETRACTED = f"r.verification <> '{Verification.RETRACTED}'"
-
-
-def _in(values: Sequence[int]) -> tuple[str, list[Any]]:
-    """`<column> {sql}` is true for these ids: one array parameter on PostgreSQL, a list elsewhere."""
-    if _postgres():
-        return "= ANY(%s)", [list(values)]
-    return f"IN ({', '.join(['%s'] * len(values))})", list(values)
-
-
-def _postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def window_candidates_sql(window_ids: Sequence[int], columns: str = COLUMNS) -> tuple[str, list[int]]:
-    """Every (window, report) pair of these windows that touches in space and whose ranges overlap."""
-    ids, params = _in(window_ids)
-    if _postgres():
-        # One GiST probe on (site, range) per (window, site in reach): LATERAL, fenced
-        # with OFFSET 0 so the planner cannot flatten it. Left to itself, misled by the
-        # recursive CTE's estimate, it probes by time alone and filters sites after.
-        reports = f"""CROSS JOIN LATERAL (
-            SELECT r.id, r.coverage_start, r.coverage_end, r.ended_at, r.ongoing, r.time_precision FROM {R} r
-            WHERE r.site_id = reach.site_id AND {NOT_RETRACTED} AND {RANGES_OVERLAP}
-            OFFSET 0
-        ) r"""  # noqa: S608 - table names from the models, values as parameters
-    else:
-        reports = f"JOIN {R} r ON r.site_id = reach.site_id AND {NOT_RETRACTED} AND {COMPARISONS_OVERLAP}"
-    sql = f"""
-        WITH RECURSIVE {REACH_OF_WINDOWS.format(ids=ids)}
-        SELECT {columns}
-        FROM {W} w
-        JOIN reach ON reach.corridor_id = w.corridor_id
-        {reports}
-        WHERE w.id {ids} AND NOT w.cancelled
-    """  # noqa: S608 - table names from the models, values as parameters
-    return sql, [*params, *params]
-
-
-def report_candidates_sql(
-    report_ids: Sequence[int], window_ids: Sequence[int] | None = None, columns: str = COLUMNS
-) -> tuple[str, list[int]]:
-    """Every (window, report) pair of these reports (and of these windows, if given), as above."""
-    ids, params = _in(report_ids)
-    windows_in, window_params = _in(window_ids) if window_ids is not None else ("", [])
-    only_windows = f"AND w.id {windows_in}" if window_ids is not None else ""
-    if _postgres():
-        windows = f"""CROSS JOIN LATERAL (
-            SELECT w.id, w.starts_at, w.ends_at FROM {W} w
-            WHERE w.corridor_id = t.corridor_id AND NOT w.cancelled {only_windows} AND {RANGES_OVERLAP}
-            OFFSET 0
-        ) w"""  # noqa: S608 - table names from the models, values as parameters
-    else:
-        windows = f"""JOIN {W} w ON w.corridor_id = t.corridor_id AND NOT w.cancelled {only_windows}
-            AND {COMPARISONS_OVERLAP}"""
-    sql = f"""
-        WITH RECURSIVE {TOUCHING_REPORTS.format(ids=ids)}
-        SELECT {columns}
-        FROM {R} r
-        JOIN touching t ON t.root = r.site_id
-        {windows}
-        WHERE r.id {ids} AND {NOT_RETRACTED}
-    """  # noqa: S608 - table names from the models, values as parameters
-    return sql, [*params, *window_params, *params]
-
-
-def corridors_touching_site(site_id: int) -> set[int]:
-    """The corridors a report at this site touches, in the site tree as it is now."""
-    sql = f"""
-        WITH RECURSIVE
-        up(site_id) AS (
-            SELECT CAST(%s AS BIGINT)
-            UNION SELECT s.parent_id FROM up JOIN {S} s ON s.id = up.site_id WHERE s.parent_id IS NOT NULL
-        ),
-        down(site_id) AS (
-            SELECT CAST(%s AS BIGINT) UNION SELECT s.id FROM down JOIN {S} s ON s.parent_id = down.site_id
-        ),
-        lineage(site_id) AS (SELECT site_id FROM up UNION SELECT site_id FROM down)
-        SELECT c.id FROM {C} c
-        WHERE c.origin_id IN (SELECT site_id FROM lineage) OR c.destination_id IN (SELECT site_id FROM lineage)
-        UNION SELECT p.corridor_id FROM {P} p WHERE p.site_id IN (SELECT site_id FROM lineage)
-    """  # noqa: S608 - table names from the models, values as parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [site_id, site_id])
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    """A timestamp from a raw query: aware from PostgreSQL, UTC text from SQLite."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-# The flags of a scope, in the columns each row of _pairs() ends with.
-FLAG_COLUMNS = "window_id, hostility_id, id, overlap_start, overlap_end, certainty, status"
-# The side of a row of _pairs() that is missing: no flag yet, or no longer a candidate.
-NO_FLAG = (None,) * len(FLAG_COLUMNS.split(","))
-NO_PAIR = (None,) * len(COLUMNS.split(","))
-
-
-def flags_sql(window_ids: Sequence[int], report_ids: Sequence[int] | None = None) -> tuple[str, list[Any]]:
-    """The flags of these windows (and of these reports only, if given)."""
-    windows_in, params = _in(window_ids)
-    reports_in, report_params = _in(report_ids) if report_ids is not None else ("", [])
-    only_reports = f"AND hostility_id {reports_in}" if report_ids is not None else ""
-    sql = f"SELECT {FLAG_COLUMNS} FROM {F} WHERE window_id {windows_in} {only_reports}"  # noqa: S608
-    return sql, [*params, *report_params]
-
-
-def _pairs(candidates: tuple[str, list[Any]], flags: tuple[str, list[Any]]) -> Iterator[Sequence[Any]]:
-    """
-    Each candidate pair beside its flag, and each flag of the scope that is no longer a
-    candidate: rows of COLUMNS then FLAG_COLUMNS, NULL on the side that is missing.
-
-    On PostgreSQL one query (the candidates FULL JOIN the flags, hashed), streamed in
-    binary: PostgreSQL goes on probing for pairs while Python decides the rows that
-    came, and psycopg's C loaders read timestamps several times faster than Django's
-    text loader. Elsewhere two queries, joined here in Python.
-    """
-    (sql, params), (flag_sql, flag_params) = candidates, flags
-    if not _postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(flag_sql, flag_params)
-            existing = {(row[0], row[1]): row for row in cursor.fetchall()}
-            cursor.execute(sql, params)
-            for row in cursor.fetchall():
-                yield (*row, *existing.pop((row[0], row[3]), NO_FLAG))
-        for flag in existing.values():
-            yield (*NO_PAIR, *flag)
-        return
-    _tune_for_candidates()
-    merged = f"""
-        WITH pairs AS ({sql}), flags AS ({flag_sql})
-        SELECT pairs.*, flags.* FROM pairs
-        FULL JOIN flags ON flags.window_id = pairs.window_id AND flags.hostility_id = pairs.report_id
-    """  # noqa: S608 - the queries above, values as parameters
-    # On the connection and in the transaction Django holds (its own cursors bind
-    # client-side: text only, and all rows at once).
-    with psycopg.Cursor(connection.connection) as raw:
-        yield from raw.stream(merged, [*params, *flag_params], binary=True, size=STREAM_ROWS)
 
 
 @dataclass
@@ -276,7 +80,7 @@ class Plan:
 
 def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
     """
-    Decide each row of _pairs() with the overlap rule (the query only narrows the
+    Decide each row of pairs_with_flags() with the overlap rule (the query only narrows the
     candidates down): raise a new flag, update one in place (a review state stays),
     reopen a withdrawn one that overlaps again, withdraw one whose overlap is gone.
     Never delete. Rows are read once, as they come; only the changes are kept.
@@ -293,13 +97,17 @@ def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
         if r_id is not None:
             window = windows.get(w_id)
             if window is None:
-                window = windows[w_id] = WindowTimes(_aware(w_start), _aware(w_end))  # type: ignore[arg-type]
+                window = windows[w_id] = WindowTimes(aware(w_start), aware(w_end))  # type: ignore[arg-type]
             report = reports.get(r_id)
             if report is None:
                 # Retracted reports are not among the candidates: the query leaves them out.
-                instant = is_instant(ended_at=ended_at, ongoing=ongoing, precision=precision)
-                coverage = Coverage.from_index_bounds(_aware(coverage_start), _aware(coverage_end), instant=instant)  # type: ignore[arg-type]
-                report = reports[r_id] = (coverage, certainty(precision))
+                report = reports[r_id] = stored_coverage(
+                    aware(coverage_start),  # type: ignore[arg-type]  # a candidate's coverage starts
+                    aware(coverage_end),
+                    ended_at=ended_at,
+                    ongoing=ongoing,
+                    precision=precision,
+                )
             found = overlap_of_coverage(window, *report)
         if pk is None:
             if found is not None:
@@ -309,7 +117,7 @@ def _plan(rows: Iterable[Sequence[Any]]) -> Plan:
                 plan.changes[pk] = ("withdraw", None)
         elif status == withdrawn:
             plan.changes[pk] = ("reopen", found)
-        elif (_aware(overlap_start), _aware(overlap_end), level) != found:
+        elif (aware(overlap_start), aware(overlap_end), level) != found:
             plan.changes[pk] = ("update", found)
     return plan
 
@@ -340,10 +148,10 @@ def _keep_reports(report_ids: Iterable[int]) -> set[int]:
     ids = sorted(set(report_ids))
     if not ids:
         return set()
-    lock = " FOR KEY SHARE" if _postgres() else ""
-    ids_in, params = _in(ids)
+    lock = " FOR KEY SHARE" if postgres() else ""
+    in_ids, params = ids_in(ids)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {R} WHERE id {ids_in} ORDER BY id{lock}", params)  # noqa: S608
+        cursor.execute(f"SELECT id FROM {REPORTS} WHERE id {in_ids} ORDER BY id{lock}", params)  # noqa: S608
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -457,31 +265,11 @@ def _lock_windows(window_ids: Iterable[int]) -> list[int]:
     )
 
 
-def _tune_for_candidates() -> None:
-    """
-    Only for this transaction. The recursive CTE's inflated row estimate would have
-    PostgreSQL JIT-compile for longer than the candidate queries' index probes take,
-    and size the hash of a scope's flags as if it held a hundred times as many rows:
-    over the default work_mem, it would spill to disk.
-    """
-    if _postgres():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-
-
-def _fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-    _tune_for_candidates()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _check_windows_locked(window_ids: list[int], now: dt.datetime) -> Outcome:
     """The flags of these windows (locked by the caller), against every report."""
     if not window_ids:
         return Outcome()
-    return _apply(_plan(_pairs(window_candidates_sql(window_ids), flags_sql(window_ids))), now)
+    return _apply(_plan(pairs_with_flags(window_candidates_sql(window_ids), flags_sql(window_ids))), now)
 
 
 @transaction.atomic
@@ -503,11 +291,11 @@ def flags_check_reports(*, report_ids: Sequence[int], now: dt.datetime) -> Outco
         # Which windows to lock: those the reports overlap now, and those they had a
         # live flag on (to withdraw it). The pairs are read again under the locks.
         sql, params = report_candidates_sql(report_ids, columns="w.id")
-        candidates = {row[0] for row in _fetch(sql, params)}
+        candidates = {row[0] for row in fetch(sql, params)}
         flagged = Flag.objects.filter(hostility_id__in=report_ids).exclude(status=Flag.Status.WITHDRAWN)
         locked = _lock_windows(candidates | set(flagged.values_list("window_id", flat=True)))
         if locked:
-            pairs = _pairs(report_candidates_sql(report_ids, locked), flags_sql(locked, report_ids))
+            pairs = pairs_with_flags(report_candidates_sql(report_ids, locked), flags_sql(locked, report_ids))
             outcome = _apply(_plan(pairs), now)
     FlagCheck.objects.filter(pk__in=markers).delete()
     _announce_on_commit(outcome)

@@ -11,9 +11,9 @@ from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from corridors.models import Arrival, CorridorWindow, Departure, Flag
+from corridors.templatetags.corridors import window_span
 from tracker import permissions
 from tracker.forms import StaffFigureForm, local_time_field
-from tracker.templatetags.dashboard import window_span
 from tracker.validators import NOTE_MAX_LENGTH
 
 # The windows a movement can be linked to: the latest ones that have opened (one that has
@@ -128,3 +128,16 @@ class FlagReviewForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Required to dismiss: say why the flag does not hold."),
     )
+
+
+class DossierCheckForm(forms.Form):
+    """A dossier's digest as printed on it, or the dossier's PDF (its digest is read from it)."""
+
+    digest = forms.CharField(label=_("Digest"), max_length=200, required=False)
+    pdf = forms.FileField(label=_("or the dossier's PDF"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("digest", "").strip() and not data.get("pdf"):
+            raise forms.ValidationError(_("Give the digest printed on the dossier, or its PDF."))
+        return data

@@ -527,8 +527,11 @@ class Flag(TimeStamped):
 
     # A window is flagged while it has a flag in one of these.
     ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
+    # What a coordinator's review may set (corridors/services.py, flag_review).
+    REVIEW_STATUSES = (Status.ACKNOWLEDGED, Status.DISMISSED)
 
     window = models.ForeignKey(CorridorWindow, verbose_name=_("window"), on_delete=models.PROTECT, related_name="flags")
+    # The hostility report (the engine says "report"; `hostility` is the API's field name).
     hostility = models.ForeignKey(
         HostilityReport, verbose_name=_("hostility report"), on_delete=models.PROTECT, related_name="flags"
     )
@@ -772,3 +775,26 @@ class FlagAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag} → {self.subscription}"
+
+
+class DossierSnapshot(models.Model):
+    """
+    What a corridor's evidence dossier showed, kept under its digest when it was first
+    generated (corridors/dossier.py): a printed copy's digest finds it again, and the
+    check says what the live data says differently. Written by reading a dossier, once
+    per digest; not a figure, and never changed.
+    """
+
+    digest = models.CharField(_("digest"), max_length=64, unique=True)
+    # An id, not a foreign key: the snapshot outlives a deleted corridor, and says so.
+    corridor_id = models.BigIntegerField(_("corridor id"), db_index=True)
+    data = models.JSONField(_("data"))
+    created_at = models.DateTimeField(_("first generated at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("dossier snapshot")
+        verbose_name_plural = _("dossier snapshots")
+
+    def __str__(self) -> str:
+        return f"{self.digest[:12]}… (corridor {self.corridor_id})"

@@ -4,10 +4,11 @@ hostility report overlap in time, what is the clipped overlap, how certain is it
 Pure: plain values in, plain values out; no ORM, no clock. Every path that raises
 or withdraws flags — the tasks, the sweep, the tests — decides with this rule: the
 flag engine with `overlap_of_coverage()` on the coverage each report stores (derived
-by `covered_interval()` when it is saved), everything else with `overlap()`.
+by `covered_interval()` when it is saved, read back by `stored_coverage()`), everything
+else with `overlap()`.
 
 Where the report is (docs/design.md "Space") is decided by the candidate queries in
-corridors/flagging.py: this rule is only about time.
+corridors/candidates.py: this rule is only about time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import NamedTuple
 
-from tracker.coverage import EXACT, Coverage, covered_interval
+from tracker.coverage import EXACT, Coverage, covered_interval, is_instant
 
 __all__ = [
     "CONFIRMED",
@@ -28,6 +29,7 @@ __all__ = [
     "covered_interval",
     "overlap",
     "overlap_of_coverage",
+    "stored_coverage",
 ]
 
 CONFIRMED, POSSIBLE = "confirmed", "possible"
@@ -87,12 +89,24 @@ def coverage_of(report: ReportTimes) -> Coverage:
     )
 
 
-def overlap_of_coverage(window: WindowTimes, coverage: Coverage, certainty: str) -> Overlap | None:
-    """`overlap()` for a report whose coverage is already known and which is not retracted."""
+def stored_coverage(
+    start: dt.datetime, end: dt.datetime | None, *, ended_at: dt.datetime | None, ongoing: bool, precision: str
+) -> tuple[Coverage, str]:
+    """
+    What a report covers, read back from the range it stores (its `coverage_start` and
+    `coverage_end`), and how certain an overlap with it is: computed once per report,
+    used for each window with `overlap_of_coverage()`.
+    """
+    instant = is_instant(ended_at=ended_at, ongoing=ongoing, precision=precision)
+    return Coverage.from_index_bounds(start, end, instant=instant), certainty(precision)
+
+
+def overlap_of_coverage(window: WindowTimes, coverage: Coverage, level: str) -> Overlap | None:
+    """`overlap()` for a report whose coverage (and its certainty(), `level`) is known and which is not retracted."""
     if window.cancelled:
         return None
     clipped = clip(window, coverage)
-    return None if clipped is None else Overlap(clipped[0], clipped[1], certainty)
+    return None if clipped is None else Overlap(clipped[0], clipped[1], level)
 
 
 def overlap(window: WindowTimes, report: ReportTimes) -> Overlap | None:

@@ -1,9 +1,7 @@
 """
 "These flags may be stale now": what the write services call, inside their
-transaction, for every change that can move a flag. Each call writes an outbox
-marker (FlagCheck) in that transaction and queues the check after its commit, so a
-rolled-back change queues nothing and a committed one is never forgotten, even when
-the task is lost (corridors/tasks.py).
+transaction, for every change that can move a flag: an outbox marker in that
+transaction (corridors.models.FlagCheck says why) and the check queued after its commit.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from corridors import flagging, tasks
+from corridors import candidates, tasks
 from corridors.models import FlagCheck
 
 # The reports a `reports_in_batches()` block has saved so far (None outside one).
@@ -70,7 +68,7 @@ def site_moves(*, site_id: int, moving: bool) -> Iterator[None]:
     touches in the tree before the block and after it are re-checked when the block
     ends, as the move can raise their flags or withdraw them. Not moving, nothing.
     """
-    before = flagging.corridors_touching_site(site_id) if moving else set()
+    before = candidates.corridors_touching_site(site_id) if moving else set()
     yield
     if moving:
-        recheck_corridors(corridor_ids=before | flagging.corridors_touching_site(site_id))
+        recheck_corridors(corridor_ids=before | candidates.corridors_touching_site(site_id))

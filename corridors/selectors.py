@@ -320,3 +320,27 @@ def windows_with_movements(*, limit: int = 10, totals: bool = True) -> list[Corr
     if totals:
         attach_totals(windows)
     return windows
+
+
+@dataclass(frozen=True)
+class CorridorWindowState:
+    """How many windows a corridor has, and how many of them are flagged (an open or acknowledged flag)."""
+
+    windows: int = 0
+    flagged_windows: int = 0
+
+
+def corridor_window_states(corridor_ids: Iterable[int]) -> dict[int, CorridorWindowState]:
+    """Each corridor's count of windows and of flagged windows, by id: one query."""
+    active = Flag.objects.filter(window=OuterRef("pk"), status__in=Flag.ACTIVE_STATUSES)
+    rows = (
+        CorridorWindow.objects.filter(corridor_id__in=set(corridor_ids))
+        .annotate(is_flagged=Exists(active))
+        .values("corridor_id")
+        .annotate(windows=Count("id"), flagged_windows=Count("id", filter=Q(is_flagged=True)))
+        .order_by()
+    )
+    return {
+        row["corridor_id"]: CorridorWindowState(windows=row["windows"], flagged_windows=row["flagged_windows"])
+        for row in rows
+    }

@@ -184,9 +184,6 @@ def schedule_expand(
     ]
 
 
-REVIEW_STATUSES = (Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED)
-
-
 @transaction.atomic
 def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     """
@@ -196,7 +193,7 @@ def flag_review(*, flag: Flag, user: User, status: str, note: str = "") -> Flag:
     """
     if not permissions.can_review_flags(user):
         raise PermissionDenied(_("Only coordinators can review flags."))
-    if status not in REVIEW_STATUSES:
+    if status not in Flag.REVIEW_STATUSES:
         raise ValidationError({"status": _("A review acknowledges or dismisses a flag.")})
     note = note.strip()
     if status == Flag.Status.DISMISSED and not note:

@@ -4,9 +4,8 @@ and call corridors/flagging.py, where the work and its tests are.
 
 They are queued after the commit of the change (corridors/recheck.py). A task that
 fails on a database or broker connection is retried with backoff; any other error
-is a bug and is not retried. Nothing depends on a task arriving: the change's outbox
-marker stays until a check covers it, and the periodic sweep runs the checks of
-markers left behind.
+is a bug and is not retried. Nothing depends on a task arriving: see the outbox,
+corridors.models.FlagCheck.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ app_name = "corridors"
 
 urlpatterns = [
     path("corridors/<int:pk>/", views.corridor_detail, name="corridor"),
+    path("corridors/<int:pk>/dossier/", views.corridor_dossier, name="dossier"),
+    path("dossiers/verify/", views.dossier_verify, name="dossier_verify"),
     path("corridors/<int:pk>/feed/", feeds.CorridorFlagFeed(), name="corridor_feed"),
+    path("sources/<int:pk>/record/", views.source_record, name="source_record"),
     path("flags/feed/", feeds.FlagFeed(), name="flags_feed"),
     path("staff/departures/new/", views.departure_new, name="departure_new"),
     path("staff/arrivals/new/", views.arrival_new, name="arrival_new"),

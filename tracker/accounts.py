@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 
     from tracker.models import User
 
+    class MemberRequest(HttpRequest):
+        """A request past `login_required` (for the type checker): its user is a signed-in account."""
+
+        user: User  # narrower than HttpRequest.user, which may be anonymous
+
+
 logger = logging.getLogger("tracker.security")
 
 # How many backup codes a person gets at a time; each works once.

@@ -23,18 +23,20 @@ from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from tracker import accounts, audit, permissions, secrecy, services
+from tracker import accounts, apikeys, audit, permissions, secrecy, services
 from tracker.admin_time import ZonedSplitDateTime
+from tracker.adminsite import staff_member
 from tracker.api.renderers import csv_cell
 from tracker.forms import FieldErrorsMixin, local_to_utc, local_to_utc_with_offset, parse_offset
 from tracker.models import (
+    ApiKey,
     CivilianCount,
     ExactPositionRead,
     HostilityReport,
@@ -73,7 +75,7 @@ def person_shown(person: User | None, *, organisation_id: int | None = None) -> 
         return person.get_username()
     if person.organisation is not None:
         return _("someone at %(organisation)s") % {"organisation": person.organisation}
-    return _("a member of staff")
+    return gettext("a member of staff")  # at request time, as the line above: a str, not a lazy one
 
 
 class PeopleMaskedHistory(HistoricalRecordContextHelper):
@@ -191,7 +193,7 @@ class FigureAdminForm(FieldErrorsMixin, forms.ModelForm):
     figure_user: Any = None  # set by FigureAdmin.get_form
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # ModelForm's hook after clean(): Django's, not in the stubs
         if self.errors or self.figure_user is None:
             return
         try:
@@ -259,10 +261,10 @@ class FigureAdmin(RoleAdmin):
         return form
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        services.figure_save(figure=obj, user=request.user)
+        services.figure_save(figure=obj, user=staff_member(request))
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        services.figure_delete(figure=obj, user=request.user)
+        services.figure_delete(figure=obj, user=staff_member(request))
 
 
 @admin.register(Organisation)
@@ -276,15 +278,15 @@ class OrganisationAdmin(RoleAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return permissions.can_manage_accounts(request.user)
 
-    has_add_permission = has_module_permission  # type: ignore[assignment]
+    has_add_permission = has_module_permission
     has_change_permission = has_view_permission
     has_delete_permission = has_view_permission
 
     def save_model(self, request: HttpRequest, obj: Organisation, form: Any, change: bool) -> None:
-        audit.audited_save(obj, user=request.user)
+        audit.audited_save(obj, user=staff_member(request))
 
     def delete_model(self, request: HttpRequest, obj: Organisation) -> None:
-        audit.audited_delete(obj, user=request.user)
+        audit.audited_delete(obj, user=staff_member(request))
 
 
 @admin.register(User)
@@ -322,7 +324,7 @@ class UserAdmin(DjangoUserAdmin, SimpleHistoryAdmin):
         done = 0
         for account in queryset:
             try:
-                if accounts.second_factor_remove(account=account, user=request.user):  # type: ignore[arg-type]
+                if accounts.second_factor_remove(account=account, user=staff_member(request)):
                     done += 1
             except PermissionDenied as exc:
                 self.message_user(request, f"{account}: {exc}", messages.ERROR)
@@ -343,7 +345,7 @@ class UserAdmin(DjangoUserAdmin, SimpleHistoryAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return permissions.can_manage_accounts(request.user)
 
-    has_add_permission = has_module_permission  # type: ignore[assignment]
+    has_add_permission = has_module_permission
     has_change_permission = has_view_permission
     has_delete_permission = has_view_permission
 
@@ -363,10 +365,10 @@ class SourceAdmin(RoleAdmin):
     has_delete_permission = has_change_permission
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
-        services.source_save(source=obj, user=request.user)
+        services.source_save(source=obj, user=staff_member(request))
 
     def delete_model(self, request: HttpRequest, obj: Source) -> None:
-        services.source_delete(source=obj, user=request.user)
+        services.source_delete(source=obj, user=staff_member(request))
 
 
 def site_position(site: Site, *, exact: bool) -> str:
@@ -465,10 +467,12 @@ class SiteAdmin(RoleAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Site, form: Any, change: bool) -> None:
-        services.site_save(site=obj, user=request.user, keep_unrestricted=getattr(form, "keep_unrestricted", False))
+        services.site_save(
+            site=obj, user=staff_member(request), keep_unrestricted=getattr(form, "keep_unrestricted", False)
+        )
 
     def delete_model(self, request: HttpRequest, obj: Site) -> None:
-        services.site_delete(site=obj, user=request.user)
+        services.site_delete(site=obj, user=staff_member(request))
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
         response = super().change_view(request, object_id, form_url, extra_context)
@@ -574,10 +578,10 @@ class HostilityReportAdmin(FigureAdmin):
     actions = ("retract",)
 
     def save_model(self, request: HttpRequest, obj: HostilityReport, form: Any, change: bool) -> None:
-        services.hostility_report_save(report=obj, user=request.user)
+        services.hostility_report_save(report=obj, user=staff_member(request))
 
     def delete_model(self, request: HttpRequest, obj: HostilityReport) -> None:
-        services.hostility_report_delete(report=obj, user=request.user)
+        services.hostility_report_delete(report=obj, user=staff_member(request))
 
     @admin.action(description=_("Retract the selected reports"))
     def retract(self, request: HttpRequest, queryset: QuerySet[HostilityReport]) -> None:
@@ -585,7 +589,7 @@ class HostilityReportAdmin(FigureAdmin):
         for report in queryset:
             report.verification = Verification.RETRACTED
             try:
-                services.hostility_report_save(report=report, user=request.user)
+                services.hostility_report_save(report=report, user=staff_member(request))
             except (PermissionDenied, ValidationError) as exc:
                 self.message_user(request, f"{report}: {exc}", messages.ERROR)
             else:
@@ -698,3 +702,48 @@ class ExactPositionReadAdmin(ReadOnlyLogAdmin):
             ]
             writer.writerow([csv_cell(value) for value in row])  # a name could be a spreadsheet formula
         return response
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """
+    Read-only API keys for data users: admins issue them (the key is shown once, on
+    the page after saving) and revoke them; a key is never deleted nor shown again.
+    """
+
+    list_display = ("name", "prefix", "contact", "rate", "created_at", "created_by", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "contact", "prefix")
+    fields = ("name", "contact", "rate", "prefix", "created_at", "created_by", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "created_by", "revoked_at")
+    actions = ["revoke"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return permissions.can_manage_accounts(request.user)
+
+    has_add_permission = has_module_permission
+    has_change_permission = has_view_permission
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        raw = apikeys.new_secret()
+        apikeys.key_set_secret(obj, raw)
+        obj.created_by = cast("User", request.user)
+        obj.save()
+        messages.warning(
+            request,
+            _("The key of %(name)s, shown this once (only its hash is kept): %(key)s") % {"name": obj.name, "key": raw},
+        )
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            apikeys.api_key_revoke(key=key)

@@ -20,7 +20,7 @@ from django.db import models
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from tracker.templatetags.dashboard import utc_offset
+from tracker.wording import utc_offset
 
 
 def zone_label(value: dt.datetime | None = None) -> str:
@@ -81,6 +81,6 @@ def install() -> None:
     form helpers import by name: point them at ours. Django has no setting for this.
     (Called once, from tracker/apps.py. tests/tracker/test_admin_times.py checks pages.)
     """
-    helpers.display_for_field = display_for_field  # type: ignore[assignment]
-    admin_list.display_for_field = display_for_field  # type: ignore[assignment]
-    admin_list.display_for_value = display_for_value  # type: ignore[assignment]
+    helpers.display_for_field = display_for_field  # type: ignore[attr-defined]  # private to django.contrib.admin; the stubs omit it
+    admin_list.display_for_field = display_for_field  # type: ignore[attr-defined]  # private to django.contrib.admin; the stubs omit it
+    admin_list.display_for_value = display_for_value  # type: ignore[attr-defined]  # private to django.contrib.admin; the stubs omit it

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django import forms
 from django.conf import settings
@@ -24,6 +24,9 @@ from django.utils.translation import gettext_lazy as _
 from tracker.localtime import Repeated, Skipped, resolve, with_offset, zone
 from tracker.models import CivilianCount, Figure, HostilityReport, Site, Source, User
 from tracker.validators import RANGE_MESSAGE, in_year_range
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
@@ -176,7 +179,7 @@ class LocalDateTimeField(forms.DateTimeField):
 
 class SiteChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Site) -> str:
-        return f"{obj.name} ({obj.parent.name})" if obj.parent_id else obj.name
+        return f"{obj.name} ({obj.parent.name})" if obj.parent is not None else obj.name
 
 
 class StaffFigureForm(FieldErrorsMixin, forms.ModelForm):
@@ -205,7 +208,7 @@ class StaffFigureForm(FieldErrorsMixin, forms.ModelForm):
         self.user = user
         self.recent = recent
         for name, formfield in self.fields.items():
-            if isinstance(formfield, forms.ModelChoiceField) and formfield.queryset.model is Site:
+            if isinstance(formfield, forms.ModelChoiceField) and getattr(formfield.queryset, "model", None) is Site:
                 site_field = SiteChoiceField(
                     queryset=Site.objects.select_related("parent").order_by("name", "id"),
                     required=formfield.required,
@@ -247,7 +250,7 @@ class StaffFigureForm(FieldErrorsMixin, forms.ModelForm):
                 self.initial.setdefault(name, local_now)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = cast("dict[str, Any]", super().clean())  # a ModelForm's clean() returns its cleaned_data
         site = data.get(self.zone_field)
         for name in self.local_time_fields:
             value = data.get(name)
@@ -286,7 +289,7 @@ class StaffFigureForm(FieldErrorsMixin, forms.ModelForm):
         )
 
 
-def local_time_field(label: str, *, required: bool = True) -> LocalDateTimeField:
+def local_time_field(label: StrOrPromise, *, required: bool = True) -> LocalDateTimeField:
     return LocalDateTimeField(
         label=label, required=required, help_text=_("Local time at the site, e.g. 2022-05-05 10:00.")
     )

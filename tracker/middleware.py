@@ -38,6 +38,9 @@ BEFORE_SECOND_FACTOR = frozenset(
         "tracker:two_factor",
         "tracker:logout",
         "admin:logout",
+        # The web app's manifest and worker carry no data; the worker must update for everyone.
+        "web_manifest",
+        "service_worker",
         # API tokens are asked for with the code itself; no session is used.
         "api:token",
     }

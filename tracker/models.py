@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Length, Lower
@@ -538,7 +539,7 @@ class HostilityReport(Figure):
     """
     A report of hostilities at a site. What instant range it covers depends on its
     `time_precision` and `ongoing` (docs/design.md, "Time", rule 5; the rule itself is
-    corridors/overlap.py).
+    tracker/coverage.py, and how it overlaps a window corridors/overlap.py).
     """
 
     class Kind(models.TextChoices):
@@ -906,3 +907,43 @@ class DemoRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.model} {self.object_id}"
+
+
+class ApiKey(models.Model):
+    """
+    A read-only key for a data user (a newsroom's notebook, a data portal's harvester),
+    issued by an admin: `Authorization: Api-Key KEY` reads what the public reads, with
+    its own rate limit (higher than anonymous), and writes nothing. Only a SHA-256
+    digest of the key is stored; the key itself is shown once, when it is issued.
+    """
+
+    name = models.CharField(_("name"), max_length=200, help_text=_("Who uses it: a newsroom, a data portal."))
+    contact = models.CharField(_("contact"), max_length=200, blank=True, help_text=_("Whom to ask about its use."))
+    # The first characters of the key, to tell keys apart in the admin and the logs.
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    rate = models.CharField(
+        _("rate limit"),
+        max_length=20,
+        blank=True,
+        help_text=_('Requests per period, such as "3000/minute"; empty: the default for keys.'),
+        validators=[
+            RegexValidator(
+                r"^[1-9][0-9]{0,8}/(second|minute|hour|day)$",
+                _('Give a number of requests per second, minute, hour or day, such as "3000/minute".'),
+            )
+        ],
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, verbose_name=_("issued by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,9 +1,8 @@
 """The pages of the dashboard and the staff area, under a language prefix (/en/, /uk/): see tracker/urls.py."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tracker import account_views, feeds, staff_views, views
+from tracker import account_views, feeds, offline, staff_views, views
 
 app_name = "tracker"
 
@@ -17,7 +16,7 @@ urlpatterns = [
     path("map/corridors/", views.map_corridors, name="map_corridors"),
     path("staff/login/", account_views.StaffLoginView.as_view(), name="login"),
     path("staff/login/code/", account_views.two_factor_verify, name="two_factor_verify"),
-    path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("staff/logout/", offline.StaffLogoutView.as_view(), name="logout"),
     path("staff/two-factor/", account_views.two_factor, name="two_factor"),
     path("staff/password/", account_views.StaffPasswordChangeView.as_view(), name="password_change"),
     path("staff/password-reset/", account_views.StaffPasswordResetView.as_view(), name="password_reset"),
@@ -33,6 +32,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("staff/", staff_views.my_figures, name="my_figures"),
+    path("staff/session/", offline.outbox_session, name="outbox_session"),
     path("staff/counts/new/", staff_views.count_new, name="count_new"),
     path("staff/hostilities/new/", staff_views.hostility_new, name="hostility_new"),
     path("staff/imports/", staff_views.imports_page, name="imports"),

@@ -118,6 +118,7 @@ NOT_SHOWN = (
     "tracker.Heartbeat",  # when the periodic jobs last ran, for /health/
     "tracker.ImportBatch",  # staff imports: what they write is shown, through the models above
     "tracker.ImportedRow",
+    "tracker.ApiKey",  # data users' read-only keys, issued by admins: never on a public page
     "tracker.SiteAlias",  # other names and codes by which imports find a site; no public page shows them
     "tracker.ExactPositionRead",  # the access log of exact positions, for admins
     "tracker.DemoRow",  # which row is which in the demo scenario, for load_demo
@@ -128,6 +129,8 @@ NOT_SHOWN = (
     "corridors.WebhookAttempt",
     "corridors.AlertSubscription",
     "corridors.FlagAlert",
+    # What a dossier showed, kept under its digest when it is generated (reading writes it).
+    "corridors.DossierSnapshot",
 )
 
 
@@ -261,15 +264,18 @@ def serve(
             kept = _render_now(key, render, generation, now)
         else:
             kept, renew = stale, _claim(key)
-    elif found.renew_at is not None and now.timestamp() >= found.renew_at:
-        # About to expire: renewed by another process already (then served from the shared
-        # cache), or by this request after its response.
+    elif found.renew_at is not None and now.timestamp() >= found.renew_at and _claim(key):
+        # About to expire, and no other request is renewing it: renewed by another process
+        # already (then served from the shared cache), or by this request after its
+        # response. (While one renews it, the others serve it as it is, without reading the
+        # shared cache's copy on every request.)
         fresher = cache.get(key)
         if isinstance(fresher, Kept) and fresher.generation == generation and fresher.expires > found.expires:
+            cache.delete(f"{key}:rendering")
             local.put(key, fresher)
             kept = fresher
         else:
-            kept, renew = found, _claim(key)
+            kept, renew = found, True
     else:
         kept = found
     if isinstance(kept, HttpResponse):  # not a page (a 404): as it is, not kept

@@ -268,6 +268,16 @@ def position_of(site: Site, *, exact: bool) -> Position:
     return Position(latitude, longitude, approximate=site.restricted)
 
 
+def positions_of(site_ids: Iterable[int], *, exact: bool) -> dict[int, tuple[str, Position]]:
+    """
+    The name and the position a reader may see of each of these sites, by id: one
+    query. A restricted site's is coarsened unless `exact` (position_of), and an exact
+    one shown is recorded (tracker/secrecy.py).
+    """
+    sites = Site.objects.filter(pk__in=set(site_ids)).only("pk", "name", "latitude", "longitude", "restricted")
+    return {site.pk: (site.name, position_of(site, exact=exact)) for site in sites}
+
+
 def sites_bounds(*, exact: bool) -> tuple[float, float, float, float] | None:
     """
     The (south, west, north, east) around every site's position as the viewer may see

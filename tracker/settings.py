@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "django.forms",  # its widget templates, for FORM_RENDERER below
     "simple_history",
     "csp",
+    "corsheaders",
     "rest_framework",
     "django_filters",
     "knox",
@@ -154,6 +155,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: one log line and one latency sample per request, whatever answers it.
     "tracker.middleware.RequestLogMiddleware",
+    # Cross-origin reads of the API (CORS_* below): before anything that may answer a request.
+    "corsheaders.middleware.CorsMiddleware",
     # Pages are compressed for readers on poor connections; Django's GZip adds random
     # padding against BREACH. Static files come precompressed from WhiteNoise.
     "django.middleware.gzip.GZipMiddleware",
@@ -481,6 +484,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Data users' read-only keys (`Authorization: Api-Key KEY`), issued by admins.
+        "tracker.api.keys.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tracker.api.policy.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.policy.Pagination",
@@ -491,14 +496,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.base.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # DRF's, except that a request with an API key is counted by its key alone.
+        "tracker.api.keys.AnonRateThrottle",
+        "tracker.api.keys.UserRateThrottle",
+        "tracker.api.keys.ApiKeyRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_rate("API_THROTTLE_ANON", "120/minute"),
         "user": env_rate("API_THROTTLE_USER", "600/minute"),
         # Asking for a token with a password: slow enough to make guessing pointless.
         "token": env_rate("API_THROTTLE_TOKEN", "10/minute"),
+        # A data user's read-only key, unless the admin gave that key its own rate.
+        "api_key": env_rate("API_THROTTLE_KEY", "1200/minute"),
     },
     # How many proxies in front of the app append to X-Forwarded-For: the throttles
     # count clients by the address the last of them saw. 0 means REMOTE_ADDR; never
@@ -506,6 +515,27 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# Where the whole data sets (`/api/v1/downloads/`) are kept, one folder per version of
+# the data (tracker/api/downloads.py); a folder of an old version may be deleted any time.
+DOWNLOADS_DIR = Path(env_str("DOWNLOADS_DIR", str(BASE_DIR / "var" / "downloads")))
+
+# The rate of an API key with none of its own when the settings name none (a test's rates).
+API_KEY_DEFAULT_RATE = "1200/minute"
+
+# Browsers: a newsroom's or a data portal's JavaScript on any site may read the API
+# anonymously (GET, HEAD), and nothing else: no other method passes a preflight, no
+# `Authorization` header may be sent, and without Access-Control-Allow-Credentials a
+# browser sends no cookie (and reads no answer to a request that sent one). The public
+# data is public; a logged-in person's session is never usable from another site.
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "accept-language", "if-none-match")
+# What a script may read of an answer: the pages' links, the total, the version and the wait after a 429.
+CORS_EXPOSE_HEADERS = ("Link", "X-Total-Count", "ETag", "Retry-After", "Content-Disposition")
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # API tokens are stored hashed (knox), expire API_TOKEN_TTL_HOURS after their last use
 # (0: never) and can be revoked (POST /api/v1/auth/token/revoke/, or in the admin).
@@ -539,6 +569,12 @@ SPECTACULAR_SETTINGS = {
     # for, write-only ones (a password) are never shown.
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # drf-spectacular's enum naming, then shared components for what it writes inline in
+    # every operation (the error body, query parameters' words): a small generated client.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracker.api.schema.postprocess_shared_components",
+    ],
     # No badge from the online validator: the docs page loads nothing from elsewhere.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -564,6 +600,12 @@ SPECTACULAR_SETTINGS = {
         "WebhookEventTypeEnum": "corridors.models.Webhook.EVENT_TYPES",
         "AlertDeliveryEnum": "corridors.models.AlertSubscription.Delivery",
         "LanguageEnum": "tracker.settings.LANGUAGES",
+        # Query parameters' words, made shared components by tracker/api/schema.py.
+        "FormatEnum": ["csv", "json"],
+        "GeoFormatEnum": ["csv", "geojson", "json"],
+        "HxlEnum": ["0", "1"],
+        "JsonFormatEnum": ["json"],
+        "DownloadFormatEnum": ["csv", "geojson", "xlsx"],
     },
 }
 

@@ -8,6 +8,7 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from tracker import offline
 from tracker.health import health
 from tracker.metrics import metrics
 
@@ -17,6 +18,9 @@ urlpatterns = [
     # For supervision and monitoring (docs/operations.md): no language, no login.
     path("health/", health, name="health"),
     path("metrics", metrics, name="metrics"),
+    # The installable staff forms (tracker/offline.py): at the root, so the worker's scope is the whole site.
+    path("manifest.webmanifest", offline.manifest, name="web_manifest"),
+    path("sw.js", offline.service_worker, name="service_worker"),
 ]
 
 urlpatterns += i18n_patterns(

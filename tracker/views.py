@@ -5,8 +5,8 @@ writes. What every visitor sees is kept in the cache (tracker/pagecache.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
@@ -22,7 +22,7 @@ from corridors.models import Corridor
 from tracker import charts, geo, pagecache, permissions, selectors
 from tracker.models import Site
 from tracker.pagecache import Rendered
-from tracker.templatetags.dashboard import calendar, figure, number
+from tracker.wording import calendar, figure, number
 
 # The map page's tables, a page at a time: complete without JavaScript, and light at any size.
 MAP_TABLE_ROWS = 100
@@ -118,7 +118,7 @@ def _render_map(request: HttpRequest, numbers: Mapping[str, int]) -> Rendered:
         Paginator(Corridor.objects.select_related("origin", "destination").order_by("name", "id"), MAP_TABLE_ROWS),
         numbers["corridors"],
     )
-    paths = corridor_selectors.corridor_paths(corridors.object_list)
+    paths = corridor_selectors.corridor_paths(cast("Sequence[Corridor]", corridors.object_list))
     counts = selectors.latest_count_of(site.pk for site in sites)
     bounds = selectors.sites_bounds(exact=exact)
     # The JSON of one tile, as a template the script fills in ({z}/{x}/{y}, as tile servers name them).

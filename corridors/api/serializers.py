@@ -24,11 +24,12 @@ from corridors.models import (
 from tracker.api.base import (
     ATTRIBUTION_FIELDS,
     COMMON_FIELDS,
-    LocalDateTimeField,
     ModelSerializer,
     StrictCharField,
     StrictIntegerField,
     StrictPrimaryKeyRelatedField,
+    UTCDateTimeField,
+    ZonedDateTimeField,
 )
 from tracker.api.serializers import COUNT_LIMITS, FIGURE_FIELDS
 from tracker.models import Qualifier, Site
@@ -115,8 +116,8 @@ class WindowSerializer(ModelSerializer):
     """A stretch of time when a corridor is meant to be open, `[starts_at, ends_at)`."""
 
     # `api_zone`: the corridor's origin's time zone, set by the view's prepare().
-    local_starts_at = LocalDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
-    local_ends_at = LocalDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
+    local_starts_at = ZonedDateTimeField(source="starts_at", zone_of=lambda w: w.api_zone)
+    local_ends_at = ZonedDateTimeField(source="ends_at", zone_of=lambda w: w.api_zone)
     status = serializers.ChoiceField(
         choices=CorridorWindow.Status.choices,
         source="api_status",
@@ -240,7 +241,7 @@ class FlagSerializer(ModelSerializer):
 
 
 # What a review may set a flag to (the schema names them FlagReviewStatusEnum: settings.SPECTACULAR_SETTINGS).
-REVIEW_STATUSES = [Flag.Status.ACKNOWLEDGED, Flag.Status.DISMISSED]
+REVIEW_STATUSES = list(Flag.REVIEW_STATUSES)
 
 
 class FlagReviewSerializer(serializers.Serializer):
@@ -312,3 +313,82 @@ class AlertSubscriptionSerializer(ModelSerializer):
         model = AlertSubscription
         fields = (*COMMON_FIELDS, "user", "corridors", "delivery", "language", "active")
         read_only_fields = ("user",)
+
+
+class FlagEventSerializer(ModelSerializer):
+    """
+    One flag as a flat row, with the names a reader needs and no ids to join: which
+    corridor window (in its local time, with the offset) was hit by what, where,
+    according to whom, and how it was reviewed. Who reviewed it is given to
+    coordinators and admins only, as on `flags/`; no position is given at all.
+    """
+
+    # The corridor's local time is its origin's zone (docs/design.md, "Time", rule 2).
+    corridor = serializers.IntegerField(source="window.corridor_id", read_only=True)
+    corridor_name = serializers.CharField(source="window.corridor.name", read_only=True)
+    window_local_start = ZonedDateTimeField(
+        source="window.starts_at",
+        zone_of=lambda flag: flag.window.corridor.origin.timezone,
+        help_text="The window's start in the corridor's local time, ISO 8601 with that day's offset.",
+    )
+    window_local_end = ZonedDateTimeField(
+        source="window.ends_at",
+        zone_of=lambda flag: flag.window.corridor.origin.timezone,
+        help_text="The window's end in the corridor's local time, ISO 8601 with that day's offset.",
+    )
+    timezone = serializers.CharField(source="window.corridor.origin.timezone", read_only=True)
+    report_kind = serializers.CharField(source="hostility.kind", read_only=True)
+    report_started_at = UTCDateTimeField(source="hostility.started_at", read_only=True)
+    report_ended_at = UTCDateTimeField(source="hostility.ended_at", read_only=True, allow_null=True)
+    report_precision = serializers.CharField(source="hostility.time_precision", read_only=True)
+    report_verification = serializers.CharField(source="hostility.verification", read_only=True)
+    site = serializers.IntegerField(source="hostility.site_id", read_only=True)
+    site_name = serializers.CharField(source="hostility.site.name", read_only=True)
+    source_name = serializers.CharField(source="hostility.source.name", read_only=True)
+    organisation = serializers.CharField(
+        source="hostility.organisation.name",
+        read_only=True,
+        allow_null=True,
+        help_text="The organisation that entered the hostility report.",
+    )
+    reviewed_by = serializers.CharField(
+        source="reviewed_by.username",
+        read_only=True,
+        allow_null=True,
+        help_text="Coordinators and admins only: who reviewed it; null for everyone else.",
+    )
+
+    # `reviewed_by` is a staff account: coordinators and admins only (ModelSerializer).
+    person_fields = {"reviewed_by": None}
+
+    class Meta:
+        model = Flag
+        fields = (
+            "id",
+            "corridor",
+            "corridor_name",
+            "window",
+            "window_local_start",
+            "window_local_end",
+            "timezone",
+            "hostility",
+            "report_kind",
+            "report_started_at",
+            "report_ended_at",
+            "report_precision",
+            "report_verification",
+            "site",
+            "site_name",
+            "source_name",
+            "organisation",
+            "overlap_start",
+            "overlap_end",
+            "certainty",
+            "status",
+            "review_note",
+            "raised_at",
+            "reviewed_at",
+            "reviewed_by",
+            "updated_at",
+        )
+        read_only_fields = fields

@@ -7,7 +7,7 @@ figures); the conventions are in tracker/api/base.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
@@ -31,10 +31,15 @@ from corridors.models import (
     WebhookAttempt,
 )
 from tracker import permissions
+from tracker import selectors as tracker_selectors
 from tracker.api import idempotency
 from tracker.api.base import ModelViewSet, ReadViewSet, etag_of
+from tracker.api.renderers import GeoJSONRenderer, flat_properties
 from tracker.api.schema import ETAG, IF_MATCH
 from tracker.api.views import COMMON_HXL, FIGURE_HXL, FigureViewSet
+
+if TYPE_CHECKING:
+    from tracker.api.base import ApiRequest
 
 WINDOW_HXL = {
     **COMMON_HXL,
@@ -95,6 +100,44 @@ class CorridorViewSet(ModelViewSet):
     def may_change(self, user: Any, obj: Any) -> bool:
         return permissions.can_manage_places(user)
 
+    def get_renderers(self) -> list[Any]:
+        return [*super().get_renderers(), GeoJSONRenderer()]
+
+    def geojson_features(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """
+        `?format=geojson`: a LineString per corridor from its origin through its
+        waypoints to its destination, at the positions the reader may see (a
+        restricted site coarsened to about 10 km: `position_precision` says
+        `approximate` when one is), with the names of its ends and its windows'
+        flagged state; flat properties. Four queries for a page.
+        """
+        exact = permissions.can_view_exact_location(self.request.user)
+        paths = {row["id"]: [row["origin"], *row["waypoints"], row["destination"]] for row in rows}
+        sites = tracker_selectors.positions_of((pk for path in paths.values() for pk in path), exact=exact)
+        states = selectors.corridor_window_states(paths)
+        features = []
+        for row in rows:
+            positions = [sites[pk][1] for pk in paths[row["id"]]]
+            state = states.get(row["id"], selectors.CorridorWindowState())
+            properties = {
+                **flat_properties(row),
+                "origin_name": sites[row["origin"]][0],
+                "destination_name": sites[row["destination"]][0],
+                "windows": state.windows,
+                "flagged_windows": state.flagged_windows,
+                "flagged": state.flagged_windows > 0,
+                "position_precision": "approximate" if any(p.approximate for p in positions) else "exact",
+            }
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": row["id"],
+                    "geometry": {"type": "LineString", "coordinates": [[p.longitude, p.latitude] for p in positions]},
+                    "properties": properties,
+                }
+            )
+        return features
+
     def prepare(self, objects: Sequence[Corridor]) -> None:
         prefetch_related_objects(
             list(objects), Prefetch("corridor_waypoints", queryset=CorridorWaypoint.objects.order_by("position"))
@@ -115,7 +158,7 @@ class CorridorViewSet(ModelViewSet):
     )
     # It answers with the windows it made: not a page of the corridor list, nor filtered by it.
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
-    def schedule(self, request: Request, pk: str | None = None) -> Response:
+    def schedule(self, request: ApiRequest, pk: str | None = None) -> Response:
         corridor = self.get_object()
 
         def respond() -> Response:
@@ -241,7 +284,7 @@ class FlagViewSet(ReadViewSet):
         summary="Acknowledge a flag, or dismiss it with a reason",
     )
     @action(detail=True, methods=["post"])
-    def review(self, request: Request, pk: str | None = None) -> Response:
+    def review(self, request: ApiRequest, pk: str | None = None) -> Response:
         flag = self.get_object()
 
         def respond() -> Response:
@@ -255,6 +298,53 @@ class FlagViewSet(ReadViewSet):
             return Response(data, headers={"ETag": etag_of(data)})
 
         return idempotency.respond_once(request, respond)
+
+
+class FlagEventViewSet(ReadViewSet):
+    """
+    Every flag as one flat row (JSON, or CSV with HXL): the corridor and its window in
+    local time, the hostility report's kind, site, source and organisation, the
+    certainty and the review. The table a journalist needs, without joins. Read only;
+    the same filters as `flags/`.
+    """
+
+    queryset = Flag.objects.select_related(
+        "window__corridor__origin",
+        "hostility__site",
+        "hostility__source",
+        "hostility__organisation",
+        "reviewed_by",
+    ).order_by("-raised_at", "-id")
+    serializer_class = api.FlagEventSerializer
+    filterset_class = filters.FlagFilter
+    hxl_tags = {
+        "id": "#meta+id",
+        "corridor": "#access+id",
+        "corridor_name": "#access+name",
+        "window": "#access+id+window",
+        "window_local_start": "#date+start+local",
+        "window_local_end": "#date+end+local",
+        "timezone": "#meta+timezone",
+        "hostility": "#event+id",
+        "report_kind": "#event+type",
+        "report_started_at": "#date+event+start",
+        "report_ended_at": "#date+event+end",
+        "report_precision": "#meta+precision",
+        "report_verification": "#status+verification",
+        "site": "#loc+id",
+        "site_name": "#loc+name",
+        "source_name": "#meta+source",
+        "organisation": "#org+name",
+        "overlap_start": "#date+start",
+        "overlap_end": "#date+end",
+        "certainty": "#status+certainty",
+        "status": "#status",
+        "review_note": "#description+review",
+        "raised_at": "#date+raised",
+        "reviewed_at": "#date+reviewed",
+        "reviewed_by": "#meta+reviewer",
+        "updated_at": "#meta+updated",
+    }
 
 
 class WebhookViewSet(ModelViewSet):
@@ -304,7 +394,7 @@ class WebhookViewSet(ModelViewSet):
 
     @extend_schema(request=None, responses={202: None}, summary="Send a test event to the endpoint")
     @action(detail=True, methods=["post"])
-    def test(self, request: Request, pk: str | None = None) -> Response:
+    def test(self, request: ApiRequest, pk: str | None = None) -> Response:
         delivery = webhooks.webhook_send_test(webhook=self.get_object(), now=request.now)
         return Response({"event_id": delivery.event.uid}, status=status.HTTP_202_ACCEPTED)
 

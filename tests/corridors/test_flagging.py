@@ -15,7 +15,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.dispatch import receiver
 
-from corridors import flagging, services, signals, tasks
+from corridors import candidates, flagging, services, signals, tasks
 from corridors.models import Corridor, CorridorWindow, Flag, FlagCheck
 from corridors.overlap import Overlap
 from tests import factories
@@ -406,11 +406,11 @@ def test_an_unreachable_broker_does_not_fail_the_write(places, windows, alice, c
 def test_postgres_answers_the_candidate_queries_from_the_gist_indexes(places, windows):
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = flagging.window_candidates_sql([windows[0].pk])
+        sql, params = candidates.window_candidates_sql([windows[0].pk])
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "hostility_site_coverage_gist" in plan, plan
-        sql, params = flagging.report_candidates_sql([1, 2])
+        sql, params = candidates.report_candidates_sql([1, 2])
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "Seq Scan on corridors_corridorwindow" not in plan, plan

@@ -96,7 +96,7 @@ def pages(shelter: Site) -> Iterator[str]:
 def api_endpoints(shelter: Site) -> Iterator[str]:
     for _prefix, viewset, basename in api_urls.router.registry:
         queryset = getattr(viewset, "queryset", None)
-        formats = ["json", "csv", *(["geojson"] if basename == "site" else [])]
+        formats = ["json", "csv", *(["geojson"] if basename in ("site", "corridor", "hostility") else [])]
         urls = [reverse(f"api:{basename}-list")]
         if queryset is not None:
             obj = shelter if queryset.model is Site else queryset.model.objects.first()

@@ -519,6 +519,9 @@ class TestRenderedAfterAWrite:
         with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE - pagecache.RENEW_SECONDS), tick=False):
             response = self.serve(rf, self.page("renewed", calls))
             assert response.content == b"first"
+            meanwhile = self.serve(rf, self.page("renewed twice", calls))  # while the first renews it
+            assert meanwhile.content == b"first"
+            meanwhile.close()
             response.close()
         with time_machine.travel(OPENS + dt.timedelta(seconds=pagecache.MAX_AGE + 1), tick=False):
             assert self.serve(rf, self.page("not again", calls)).content == b"renewed"
@@ -536,6 +539,7 @@ class TestRenderedAfterAWrite:
             response.close()
         assert response.content == b"renewed"
         assert calls == ["first", "renewed"]
+        assert pagecache._claim("pages:overview:en:")  # nobody holds the render
 
     def test_a_page_that_changes_by_itself_before_then_is_not_renewed(self, rf):
         calls = []

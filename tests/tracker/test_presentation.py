@@ -12,8 +12,10 @@ import pytest
 from django.utils import translation
 
 from corridors.selectors import Total, WindowTotals, combine_qualifiers
+from corridors.templatetags.corridors import gap_text
 from tracker.charts import count_chart, nice_step, window_timeline
-from tracker.templatetags.dashboard import figure_text, gap_text, hostility_when, span_text, utc_offset
+from tracker.templatetags.dashboard import hostility_when
+from tracker.wording import figure_text, span_text, utc_offset
 
 UTC = dt.UTC
 LOCALE = Path(__file__).resolve().parents[2] / "locale"

@@ -18,8 +18,8 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from corridors.models import Flag
+from corridors.templatetags.corridors import certainty_word
 from tracker.models import Verification
-from tracker.templatetags.dashboard import certainty_word
 
 
 def stems(phrases: list[str]) -> set[str]:

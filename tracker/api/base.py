@@ -21,9 +21,10 @@ import hashlib
 import json
 import math
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import django_filters
 from django import forms
@@ -58,6 +59,20 @@ from tracker.validators import EARLIEST, LATEST, RANGE_MESSAGE, validate_http_ur
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
+
+    from tracker.models import User
+
+    class ApiRequest(Request):
+        """
+        A request as the viewsets read it (for the type checker only): `now` is stamped
+        by `initial()`, and `user` is a member's account wherever a service is called,
+        as every write is let through by RolePermission only for a signed-in member (a
+        read may be anonymous: what reads it asks `is_authenticated`, as it always has).
+        """
+
+        user: User  # narrower than Request.user: see the docstring
+        now: dt.datetime
+
 
 # The largest count PostgreSQL's integer column holds; SQLite would take more.
 MAX_COUNT = 2_147_483_647
@@ -111,7 +126,7 @@ class UTCDateTimeField(serializers.DateTimeField):
         return getattr(self, "format", api_settings.DATETIME_FORMAT) == ISO_8601
 
 
-class LocalDateTimeField(serializers.DateTimeField):
+class ZonedDateTimeField(serializers.DateTimeField):
     """Read only: an instant in a zone the object names (ISO 8601 with that zone's offset)."""
 
     def __init__(self, *, zone_of: Callable[[Any], str], **kwargs: Any) -> None:
@@ -120,10 +135,8 @@ class LocalDateTimeField(serializers.DateTimeField):
         super().__init__(**kwargs)
 
     def get_attribute(self, instance: Any) -> Any:
-        import zoneinfo
-
         value = super().get_attribute(instance)
-        return value.astimezone(zoneinfo.ZoneInfo(self.zone_of(instance)))
+        return value.astimezone(zoneinfo.ZoneInfo(self.zone_of(instance)))  # type: ignore[union-attr]  # a window's bounds, never null
 
     def to_representation(self, value: dt.datetime) -> str:
         return value.isoformat()
@@ -220,6 +233,9 @@ class ModelSerializer(serializers.ModelSerializer):
     # people may see it (None: coordinators and admins only). Everyone else gets null:
     # the public sees which organisation entered a figure, never who.
     person_fields: ClassVar[dict[str, str | None]] = {"created_by": "organisation", "reviewed_by": None}
+    # Worked out once per serializer class, on first use (get_fields, plain_columns).
+    _model_fields: ClassVar[dict[str, Field]]
+    _plain_columns: ClassVar[tuple[str, ...] | None]
 
     def get_fields(self) -> dict[str, Field]:
         """
@@ -283,7 +299,7 @@ class ModelSerializer(serializers.ModelSerializer):
             user = getattr(request, "user", None)
             everyone = permissions_.can_see_people_of(user, None)  # not tied to an organisation: everyone's
             own = getattr(user, "organisation_id", None) if permissions_.is_staff_member(user) else None
-            self.context["people_of"] = (everyone, own)
+            cast("dict[str, Any]", self.context)["people_of"] = (everyone, own)
         everyone, own = self.context["people_of"]
         return everyone or (own is not None and organisation_id == own)
 
@@ -335,7 +351,7 @@ class ModelSerializer(serializers.ModelSerializer):
                 kind = _COLUMN if len(path) == 1 and path[0] in columns else _ATTRIBUTE
             else:
                 kind = _DRF
-            readers.append((kind, field.field_name, field, path))
+            readers.append((kind, cast(str, field.field_name), field, path))  # a bound field has its name
         return readers
 
 
@@ -405,9 +421,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, exceptions.Throttled):
         # DRF's own words are half translated in Ukrainian ("… Expected available in 42
         # seconds."): ours, whole in each language. `wait` still gives Retry-After.
-        wait = math.ceil(exc.wait) if exc.wait is not None else None
+        wait = math.ceil(exc.wait) if exc.wait is not None else None  # type: ignore[attr-defined]  # Throttled's own, not in the stubs
         throttled = exceptions.Throttled(detail=throttled_message(wait))
-        throttled.wait = exc.wait
+        throttled.wait = exc.wait  # type: ignore[attr-defined]  # as above
         exc = throttled
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
@@ -557,6 +573,7 @@ class ReadViewSet(viewsets.GenericViewSet):
     `perform_destroy`); ModelViewSet adds the writes themselves.
     """
 
+    request: ApiRequest
     # The HXL hashtag of each CSV column (tracker/api/renderers.py).
     hxl_tags: ClassVar[dict[str, str]] = {}
 
@@ -597,7 +614,7 @@ class ReadViewSet(viewsets.GenericViewSet):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # One "now" per request (STYLE.md, item 9): the filters and the serializer judge
         # every window of a page open or closed at the same instant.
-        request.now = timezone.now()
+        cast("ApiRequest", request).now = timezone.now()
         if self.action is None and request.method != "OPTIONS":
             # A method this route does not serve: 405 for everyone, before the
             # permission check could answer 401 or 403 about a thing nobody may do.
@@ -649,7 +666,8 @@ class ReadViewSet(viewsets.GenericViewSet):
             # Every field is a column: the page is read as plain rows, without making
             # a model instance of each (the same query, fewer columns).
             rows = self.paginate_queryset(queryset.values_list(*columns)) or []
-            return self.get_paginated_response([serializer.represent_row(row) for row in rows])
+            represent_row = cast("ModelSerializer", serializer).represent_row  # plain_columns() said it is one
+            return self.get_paginated_response([represent_row(row) for row in rows])
         page = list(self.paginate_queryset(queryset) or [])
         self.prepare(page)
         serializer = self.get_serializer(page, many=True)
@@ -694,7 +712,7 @@ class ModelViewSet(ReadViewSet):
         def respond() -> Response:
             serializer = self.get_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            model = serializer.Meta.model
+            model = serializer.Meta.model  # type: ignore[attr-defined]  # a ModelSerializer's Meta, unseen by the stubs
             data = dict(serializer.validated_data)
             instance = self.save(model(**{k: v for k, v in data.items() if not _many_to_many(model, k)}), data)
             return Response(self.representation(instance), status=status.HTTP_201_CREATED)

@@ -6,7 +6,7 @@ tracker/imports/services.py.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -24,6 +24,9 @@ from tracker.imports import readers
 from tracker.imports import services as imports
 from tracker.imports.resources import RESOURCE_NAMES
 from tracker.models import ImportBatch
+
+if TYPE_CHECKING:
+    from tracker.api.base import ApiRequest
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -43,7 +46,7 @@ class ImportSerializer(serializers.ModelSerializer):
         help_text="Hostility reports: how many corridor windows the reports this import wrote have open or "
         "acknowledged flags on (checked after it is applied, within seconds); null for other resources."
     )
-    errors = ImportErrorSerializer(many=True, read_only=True)
+    errors = ImportErrorSerializer(many=True, read_only=True)  # type: ignore[assignment]  # a declared field, not Serializer.errors
     ignored_columns = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -137,7 +140,7 @@ class ImportViewSet(ReadViewSet):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(request=ImportUploadSerializer, responses={202: ImportSerializer})
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def create(self, request: ApiRequest, *args: Any, **kwargs: Any) -> Response:
         upload = ImportUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         file = upload.validated_data["file"]
@@ -159,7 +162,7 @@ class ImportViewSet(ReadViewSet):
 
     @extend_schema(request=ImportApplySerializer, responses={202: ImportSerializer})
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
-    def apply(self, request: Request, pk: str | None = None) -> Response:
+    def apply(self, request: ApiRequest, pk: str | None = None) -> Response:
         """Apply a previewed import: all or nothing, or with `valid_only` the rows without errors."""
         body = ImportApplySerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -170,7 +173,7 @@ class ImportViewSet(ReadViewSet):
 
     @extend_schema(request=None, responses={200: ImportSerializer})
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
-    def undo(self, request: Request, pk: str | None = None) -> Response:
+    def undo(self, request: ApiRequest, pk: str | None = None) -> Response:
         """Undo an applied import: what it created is deleted (or retracted), what it changed restored."""
         batch = imports.import_undo(batch=self.get_object(), user=request.user)
         return Response(self.get_serializer(batch).data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlencode
 
 from django.db.models import Q, QuerySet
@@ -22,6 +22,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from tracker import permissions as roles
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rest_framework.request import Request
 
 
@@ -56,7 +58,7 @@ class RolePermission(permissions.BasePermission):
 class ContentNegotiation(negotiation.DefaultContentNegotiation):
     """`?format=` names one of the view's formats; any other is a 400, as an unknown choice value is (docs/api.md)."""
 
-    def filter_renderers(self, renderers: list[Any], format: str) -> list[Any]:
+    def filter_renderers(self, renderers: Iterable[Any], format: str) -> list[Any]:
         matching = [renderer for renderer in renderers if renderer.format == format]
         if not matching:
             formats = ", ".join(dict.fromkeys(renderer.format for renderer in renderers))
@@ -112,7 +114,7 @@ class Pagination(pagination.PageNumberPagination):
         if cursor is None:
             # The first page, or one a client numbered: its links are cursors.
             rows = super().paginate_queryset(queryset, request, view) or []
-            if rows:
+            if rows and self.page is not None:
                 self.keyset = (
                     _position(queryset, rows[0]) if self.page.has_previous() else None,
                     _position(queryset, rows[-1]) if self.page.has_next() else None,
@@ -154,11 +156,13 @@ class Pagination(pagination.PageNumberPagination):
     def _link(self, position: Position | None, *, backwards: bool) -> str | None:
         if position is None:
             return None
-        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        request = cast("Request", self.request)  # set by paginate_queryset, which comes first
+        url = remove_query_param(request.build_absolute_uri(), self.page_query_param)
         return replace_query_param(url, self.cursor_query_param, _encode(position, backwards=backwards))
 
     def get_paginated_response(self, data: Any) -> Response:
-        count = self.page.paginator.count if getattr(self, "page", None) is not None else self.count
+        page = getattr(self, "page", None)
+        count = page.paginator.count if page is not None else self.count
         response = Response(
             {"count": count, "next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
         )

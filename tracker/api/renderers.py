@@ -29,7 +29,7 @@ def _rows(data: Any) -> tuple[list[dict[str, Any]], bool]:
     return [data], True
 
 
-def _columns(serializer: serializers.BaseSerializer, prefix: str = "") -> Iterator[str]:
+def _columns(serializer: serializers.Serializer, prefix: str = "") -> Iterator[str]:
     """Column names of a serializer's readable fields; a nested serializer's fields become `outer.inner`."""
     for name, field in serializer.fields.items():
         if field.write_only:
@@ -64,11 +64,21 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+def with_hxl(request: Any) -> bool:
+    """
+    Whether a CSV carries its row of HXL hashtags: yes, unless the request says
+    `?hxl=0` (or `false`) for a tool that would read that row as data.
+    """
+    params = getattr(request, "query_params", None) or getattr(request, "GET", None) or {}
+    return params.get("hxl", "1").strip().lower() not in ("0", "false", "no")
+
+
 class CSVRenderer(renderers.BaseRenderer):
     """
     CSV with a header row and, beneath it, a row of HXL hashtags (hxlstandard.org),
-    so that humanitarian data tools know what each column holds. The columns are the
-    JSON fields, in the same order; a list's pagination is in the `Link` header.
+    so that humanitarian data tools know what each column holds (`?hxl=0` leaves that
+    row out). The columns are the JSON fields, in the same order; a list's pagination
+    is in the `Link` header.
     """
 
     media_type = "text/csv"
@@ -92,7 +102,8 @@ class CSVRenderer(renderers.BaseRenderer):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(columns)
-        writer.writerow([tags.get(column, "") for column in columns])
+        if with_hxl(context.get("request")):
+            writer.writerow([tags.get(column, "") for column in columns])
         for row in rows:
             writer.writerow([csv_cell(_lookup(row, column)) for column in columns])
         return out.getvalue().encode(self.charset)
@@ -102,15 +113,35 @@ class CSVRenderer(renderers.BaseRenderer):
         return {
             "type": "string",
             "description": "CSV: a header row (the JSON fields; a nested object's as `outer.inner`), a row of HXL "
-            "hashtags, then a row per object.",
+            "hashtags (left out with `hxl=0`), then a row per object.",
         }
+
+
+def flat_properties(row: dict[str, Any]) -> dict[str, Any]:
+    """
+    A representation as GeoJSON properties that GIS tools read as columns (QGIS, OGR):
+    a list becomes text joined with `;` (as in CSV), a nested object's fields become
+    `outer.inner`; numbers, text, booleans and nulls stay themselves.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            for inner, item in flat_properties(value).items():
+                flat[f"{key}.{inner}"] = item
+        elif isinstance(value, list):
+            flat[key] = ";".join(str(item) for item in value)
+        else:
+            flat[key] = value
+    return flat
 
 
 class GeoJSONRenderer(renderers.BaseRenderer):
     """
-    A list of sites as a GeoJSON FeatureCollection (RFC 7946): a Point per site at the
-    position the reader may see, the other fields as properties. The page's `count`,
-    `next` and `previous` ride along as foreign members.
+    A list as a GeoJSON FeatureCollection (RFC 7946), [longitude, latitude] at the
+    position the reader may see. Sites are a Point each, their other fields as
+    properties; a view with `geojson_features(rows)` (corridors, hostility reports)
+    makes its own features. The page's `count`, `next` and `previous` ride along as
+    foreign members.
     """
 
     media_type = "application/geo+json"
@@ -121,7 +152,8 @@ class GeoJSONRenderer(renderers.BaseRenderer):
         if data is None:  # a 304 or 204: no body
             return b""
         rows, single = _rows(data)
-        features = [self.feature(row) for row in rows]
+        make = getattr((renderer_context or {}).get("view"), "geojson_features", None)
+        features = make(rows) if make is not None else [self.feature(row) for row in rows]
         if single:
             body: dict[str, Any] = features[0]
         else:
@@ -133,18 +165,24 @@ class GeoJSONRenderer(renderers.BaseRenderer):
 
     def openapi_schema(self, *, many: bool) -> dict[str, Any]:
         """What the OpenAPI schema says of a GeoJSON body (tracker/api/schema.py): a Feature, or a page of them."""
+        position: dict[str, Any] = {
+            "type": "array",
+            "items": {"type": "number"},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "[longitude, latitude], as the reader may see them.",
+        }
         point = {
             "type": "object",
             "required": ["type", "coordinates"],
+            "properties": {"type": {"type": "string", "enum": ["Point"]}, "coordinates": position},
+        }
+        line = {
+            "type": "object",
+            "required": ["type", "coordinates"],
             "properties": {
-                "type": {"type": "string", "enum": ["Point"]},
-                "coordinates": {
-                    "type": "array",
-                    "items": {"type": "number"},
-                    "minItems": 2,
-                    "maxItems": 2,
-                    "description": "[longitude, latitude], as the reader may see them.",
-                },
+                "type": {"type": "string", "enum": ["LineString"]},
+                "coordinates": {"type": "array", "items": position, "minItems": 2},
             },
         }
         feature = {
@@ -153,7 +191,12 @@ class GeoJSONRenderer(renderers.BaseRenderer):
             "properties": {
                 "type": {"type": "string", "enum": ["Feature"]},
                 "id": {"type": "integer"},
-                "geometry": point,
+                "geometry": {
+                    "type": "object",
+                    "description": "A Point (sites, hostility reports: [longitude, latitude]) or a LineString "
+                    "(corridors: origin, waypoints, destination), as the reader may see the positions.",
+                    "oneOf": [point, line],
+                },
                 "properties": {"type": "object", "description": "The other fields of the JSON representation."},
             },
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
@@ -24,6 +25,8 @@ ERROR_SCHEMA: dict[str, Any] = {
     ),
     "additionalProperties": {},
 }
+
+ERROR_REF = "#/components/schemas/Error"
 
 ERRORS = {
     "400": "Invalid input or query parameters (an unknown `format` too): the body says which field and why. "
@@ -49,6 +52,22 @@ IF_MATCH = OpenApiParameter(
 ETAG = OpenApiParameter(
     "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200], description="This version's tag."
 )
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Data users' read-only keys (tracker/api/keys.py) in the schema's security schemes."""
+
+    target_class = "tracker.api.keys.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A data user's read-only key, issued by an admin: `Api-Key <key>`. It reads what the "
+            "public reads, under its own rate limit.",
+        }
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -101,7 +120,7 @@ class AutoSchema(openapi.AutoSchema):
                 ),
             ]
             formats = [r.format for r in self.view.get_renderers()]
-            parameters.append(
+            parameters += [
                 OpenApiParameter(
                     "format",
                     OpenApiTypes.STR,
@@ -109,8 +128,16 @@ class AutoSchema(openapi.AutoSchema):
                     enum=formats,
                     description="`csv`: CSV with an HXL hashtag row under the header"
                     + ("; `geojson`: a GeoJSON FeatureCollection." if "geojson" in formats else "."),
-                )
-            )
+                ),
+                OpenApiParameter(
+                    "hxl",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.QUERY,
+                    enum=["0", "1"],
+                    description="With `format=csv`: `0` leaves out the HXL hashtag row (for tools that would read it "
+                    "as data).",
+                ),
+            ]
         return parameters
 
     def _get_response_for_code(self, serializer: Any, status_code: str, *args: Any, **kwargs: Any) -> Any:
@@ -145,8 +172,53 @@ class AutoSchema(openapi.AutoSchema):
         }
         for code, response in responses.items():
             if code.isdigit() and int(code) >= 400:
-                # Every error has the body of the API's errors, in JSON whatever the format asked for.
-                response.setdefault("content", {"application/json": {"schema": ERROR_SCHEMA}})
+                # Every error has the body of the API's errors, in JSON whatever the format asked for:
+                # one shared component, so that a generated client has one error type, not one per
+                # operation and status (postprocess_shared_components).
+                response.setdefault("content", {"application/json": {"schema": {"$ref": ERROR_REF}}})
         if self.method == "GET" and self._is_detail():
             responses.setdefault("304", {"description": "Not modified since the ETag given in If-None-Match."})
         return responses
+
+
+# The query parameters whose values are one of a few words, and the component each set
+# of words is (named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] as well).
+PARAMETER_ENUMS = {
+    frozenset({"csv", "json"}): "FormatEnum",
+    frozenset({"csv", "geojson", "json"}): "GeoFormatEnum",
+    frozenset({"0", "1"}): "HxlEnum",
+    frozenset({"json"}): "JsonFormatEnum",
+}
+
+
+def postprocess_shared_components(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """
+    Shared components where drf-spectacular writes a schema inline in every operation,
+    so that a client generator (openapi-python-client) makes one type of each, not one
+    per operation: the error body (`Error`), and each query parameter's set of words
+    (`format`, `hxl`, and a filter on a status or a kind: the enum of the field it filters).
+    Runs after drf-spectacular's own enum naming (postprocess_schema_enums).
+    """
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    by_values = {
+        frozenset(component["enum"]): name
+        for name, component in schemas.items()
+        if "enum" in component and component.get("type") == "string"
+    }
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter.get("schema", {})
+                if parameter.get("in") != "query" or "enum" not in schema:
+                    continue
+                values = frozenset(schema["enum"])
+                name = by_values.get(values) or PARAMETER_ENUMS.get(values)
+                if name is None:
+                    continue
+                if name not in schemas:
+                    schemas[name] = {"type": "string", "enum": sorted(values)}
+                    by_values[values] = name
+                parameter["schema"] = {"$ref": f"#/components/schemas/{name}"}
+    result["components"]["schemas"] = dict(sorted(schemas.items()))
+    return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -68,7 +68,7 @@ class LatestCountSerializer(serializers.Serializer):
     count_high = serializers.IntegerField(allow_null=True)
     qualifier = serializers.ChoiceField(choices=Qualifier.choices)
     as_of = UTCDateTimeField()
-    source = serializers.IntegerField(source="source_id")
+    source = serializers.IntegerField(source="source_id")  # type: ignore[assignment]  # a declared field, not Field.source
 
 
 class SiteSerializer(ModelSerializer):
@@ -117,7 +117,9 @@ class SiteSerializer(ModelSerializer):
         # Asked once per response, not once per site.
         if "exact_location" not in self.context:
             request = self.context.get("request")
-            self.context["exact_location"] = request is not None and permissions.can_view_exact_location(request.user)
+            cast("dict[str, Any]", self.context)["exact_location"] = (
+                request is not None and permissions.can_view_exact_location(request.user)
+            )
         return self.context["exact_location"]
 
 

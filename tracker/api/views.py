@@ -28,7 +28,7 @@ from tracker import accounts, permissions, selectors, services
 from tracker.api import filters
 from tracker.api import serializers as api
 from tracker.api.base import AwareDateTimeFormField, ModelViewSet, StrictCharField, UTCDateTimeField
-from tracker.api.renderers import GeoJSONRenderer
+from tracker.api.renderers import GeoJSONRenderer, flat_properties
 from tracker.models import CivilianCount, HostilityReport, Organisation, Site, Source, User
 
 # Record timestamps are #meta, not #date: a tool asking for a table's #date gets the
@@ -42,6 +42,20 @@ FIGURE_HXL = {
     "organisation": "#org+id",
     "created_by": "#meta+entered_by+id",
 }
+
+
+def point_feature(row: dict[str, Any], site_name: str, position: selectors.Position) -> dict[str, Any]:
+    """A GeoJSON Feature of a figure at a site: a Point at the position given, the row's fields flat."""
+    return {
+        "type": "Feature",
+        "id": row["id"],
+        "geometry": {"type": "Point", "coordinates": [position.longitude, position.latitude]},
+        "properties": {
+            **flat_properties(row),
+            "site_name": site_name,
+            "position_precision": "approximate" if position.approximate else "exact",
+        },
+    }
 
 
 class FigureViewSet(ModelViewSet):
@@ -239,6 +253,19 @@ class HostilityReportViewSet(FigureViewSet):
         "description": "#description",
     }
 
+    def get_renderers(self) -> list[Any]:
+        return [*super().get_renderers(), GeoJSONRenderer()]
+
+    def geojson_features(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """
+        `?format=geojson`: a Point per report at its site, as the reader may see it
+        (a restricted site coarsened to about 10 km: `position_precision` says
+        `approximate`), with the site's name; flat properties.
+        """
+        exact = permissions.can_view_exact_location(self.request.user)
+        sites = selectors.positions_of((row["site"] for row in rows), exact=exact)
+        return [point_feature(row, *sites[row["site"]]) for row in rows]
+
     def save(self, instance: HostilityReport, data: dict[str, Any]) -> HostilityReport:
         return services.hostility_report_save(report=instance, user=self.request.user)
 
@@ -269,7 +296,7 @@ class DeletionViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         params = DeletionQuery(request.query_params, resources=sorted(self.resources))
         if not params.is_valid():
-            raise exceptions.ValidationError(params.errors)
+            raise exceptions.ValidationError(cast("dict[str, Any]", params.errors))
         wanted = params.cleaned_data["resource"]
         models = {name: model for name, model in self.resources.items() if wanted in ("", name)}
         rows = self.paginate_queryset(selectors.deletions(models, since=params.cleaned_data["updated_since"]))

@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -528,8 +528,9 @@ class _Writer:
         for name, serializer_field in serializer.fields.items():
             if isinstance(serializer_field, serializers.PrimaryKeyRelatedField) and not serializer_field.read_only:
                 if name not in self.related:
-                    self.related[name] = _Remembered(serializer_field.get_queryset())
-                serializer_field.queryset = self.related[name]
+                    self.related[name] = _Remembered(cast("models.QuerySet[Any]", serializer_field.get_queryset()))
+                # Duck-typed: the field only calls its queryset's get(pk=...).
+                serializer_field.queryset = self.related[name]  # type: ignore[assignment,arg-type]  # see above
 
 
 class _Remembered:

@@ -15,7 +15,7 @@ remember to invalidate it. The discipline that makes this hold:
 - the fragment's template gets those rows and nothing else (`include … only`), so it
   cannot read anything the key does not cover;
 - what depends on the clock is worked out before, onto the rows (a window's state and
-  the minutes it has left), and `calendar` (tracker/templatetags/dashboard.py) stands for
+  the minutes it has left), and `calendar` (tracker/wording.py) stands for
   what the date tags read of the clock themselves;
 - the language is in the key.
 """

@@ -25,10 +25,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         started, now = time.monotonic(), timezone.now()
         if options["all"]:
-            outcome = flagging.flags_reconcile_all(now=now)
+            tally = flagging.flags_reconcile_all(now=now)
         else:
-            outcome = flagging.flags_sweep(now=now, grace=dt.timedelta(seconds=settings.FLAG_SWEEP_GRACE))
+            tally = flagging.flags_sweep(now=now, grace=dt.timedelta(seconds=settings.FLAG_SWEEP_GRACE))
         self.stdout.write(
-            f"{outcome.raised} raised ({outcome.reopened} reopened), {outcome.updated} updated, "
-            f"{outcome.withdrawn} withdrawn in {time.monotonic() - started:.1f} s."
+            f"{tally.raised} raised ({tally.reopened} reopened), {tally.updated} updated, "
+            f"{tally.withdrawn} withdrawn in {time.monotonic() - started:.1f} s."
         )

@@ -47,6 +47,7 @@ from corridors.schedule import expand_schedule
 from tracker import audit, services
 from tracker.localtime import to_utc
 from tracker.models import (
+    Attributed,
     CivilianCount,
     DemoRow,
     HostilityReport,
@@ -60,6 +61,7 @@ from tracker.models import (
 )
 
 M = TypeVar("M", bound=models.Model)
+F = TypeVar("F", bound=Attributed)
 
 DEMO_ORGANISATION = "Demo Humanitarian Monitor"
 LOADER_USERNAME = "demo-loader"
@@ -67,8 +69,8 @@ ILLUSTRATIVE = " (Demo scenario after press reports of May 2022; the time of day
 FIELD_TEAM = " (Illustrative: the demo organisation's own field team.)"
 
 
-def kyiv(*args: int) -> dt.datetime:
-    return to_utc(dt.datetime(*args), "Europe/Kyiv")  # noqa: DTZ001 - a wall-clock time, converted by its zone
+def kyiv(year: int, month: int, day: int, hour: int, minute: int) -> dt.datetime:
+    return to_utc(dt.datetime(year, month, day, hour, minute), "Europe/Kyiv")  # noqa: DTZ001 - a wall-clock time, converted by its zone
 
 
 Lookup = dict[str, Any]
@@ -182,7 +184,7 @@ class Scenario:
             f"site:{key}", Site, values, lambda s: services.site_save(site=s, user=self.loader), legacy=[{"name": name}]
         )
 
-    def figure(self, key: str, model: type[M], values: dict[str, Any], **kwargs: Any) -> M:
+    def figure(self, key: str, model: type[F], values: dict[str, Any], **kwargs: Any) -> F:
         return self.row(key, model, values, lambda f: services.figure_save(figure=f, user=self.loader), **kwargs)
 
     def report(self, key: str, values: dict[str, Any], **kwargs: Any) -> HostilityReport:
