@@ -30,10 +30,11 @@ from django.middleware.csrf import get_token
 from django.template.loader import get_template, render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from tracker.api import idempotency
 from tracker.models import IdempotencyRecord
 
 if TYPE_CHECKING:
@@ -130,14 +131,8 @@ def save_once(
         result = save()
         return result if isinstance(result, HttpResponse) else answer(result)
     fingerprint = _fingerprint(request)
-    now = timezone.now()
     with transaction.atomic():
-        IdempotencyRecord.objects.filter(
-            user=request.user, key=key, created_at__lt=now - settings.IDEMPOTENCY_KEY_TTL
-        ).delete()
-        record, created = IdempotencyRecord.objects.get_or_create(
-            user=request.user, key=key, defaults={"fingerprint": fingerprint, "created_at": now}
-        )
+        record, created = idempotency.claim(request.user, key, fingerprint)
         if not created:
             replayed = True
             if record.fingerprint != fingerprint:

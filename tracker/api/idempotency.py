@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -37,6 +37,20 @@ def _fingerprint(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
+def claim(user: Any, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """
+    The record of this user's key, and whether this request made it (then it is the
+    first with that key). In the caller's transaction: the unique (user, key) constraint
+    makes a second request with the key wait for the first's commit, then read its record.
+    """
+    now = timezone.now()
+    # An expired record is no longer a promise: the key may be used afresh.
+    IdempotencyRecord.objects.filter(user=user, key=key, created_at__lt=now - settings.IDEMPOTENCY_KEY_TTL).delete()
+    return IdempotencyRecord.objects.get_or_create(
+        user=user, key=key, defaults={"fingerprint": fingerprint, "created_at": now}
+    )
+
+
 def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
     """
     Run `respond` unless this user sent this key within IDEMPOTENCY_KEY_TTL; then
@@ -50,14 +64,7 @@ def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise exceptions.ValidationError({"detail": _("An Idempotency-Key is 1 to 255 printable characters.")})
     fingerprint = _fingerprint(request)
-    now = timezone.now()
-    # An expired record is no longer a promise: the key may be used afresh.
-    IdempotencyRecord.objects.filter(
-        user=request.user, key=key, created_at__lt=now - settings.IDEMPOTENCY_KEY_TTL
-    ).delete()
-    record, created = IdempotencyRecord.objects.get_or_create(
-        user=request.user, key=key, defaults={"fingerprint": fingerprint, "created_at": now}
-    )
+    record, created = claim(request.user, key, fingerprint)
     if not created:
         if record.fingerprint != fingerprint:
             raise exceptions.ValidationError(
