@@ -420,6 +420,11 @@ FLAG_SWEEP_INTERVAL = env_int("FLAG_SWEEP_INTERVAL", 300, minimum=1)
 FLAG_SWEEP_GRACE = env_int("FLAG_SWEEP_GRACE", 60, minimum=0)
 FLAG_RECONCILE_INTERVAL = env_int("FLAG_RECONCILE_INTERVAL", 86_400, minimum=60)
 SITE_RESTRICTION_CHECK_INTERVAL = env_int("SITE_RESTRICTION_CHECK_INTERVAL", 300, minimum=1)
+# The whole data sets are built by a task (tracker.build_downloads): after a change, when
+# first asked for (a request queues it), and by beat at this interval; at most this
+# stale once a worker has caught up. A large build runs for minutes.
+DOWNLOADS_REFRESH_INTERVAL = env_int("DOWNLOADS_REFRESH_INTERVAL", 300, minimum=1)
+DOWNLOADS_TASK_TIME_LIMIT = env_int("DOWNLOADS_TASK_TIME_LIMIT", 1800, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     "flags-sweep": {
         "task": "corridors.sweep_flags",
@@ -453,6 +458,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("ALERT_DIGEST_INTERVAL", 3600, minimum=60),
         "kwargs": {"digest": True},
         "options": {"expires": env_int("ALERT_DIGEST_INTERVAL", 3600, minimum=60)},
+    },
+    # The whole data sets (tracker/api/downloads.py): made here and after changes, never in a request.
+    "downloads-build": {
+        "task": "tracker.build_downloads",
+        "schedule": DOWNLOADS_REFRESH_INTERVAL,
+        "options": {"expires": DOWNLOADS_REFRESH_INTERVAL},
     },
     "api-purge-idempotency-records": {
         "task": "tracker.purge_idempotency_records",

@@ -8,6 +8,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from tracker import services
+from tracker.api import downloads
 from tracker.imports import services as imports
 
 
@@ -35,3 +36,13 @@ def send_email(*, subject: str, body: str, to: str) -> None:
 def run_import(batch_id: int, apply: bool) -> None:
     """Preview or apply an uploaded file (tracker/imports/services.py)."""
     imports.import_run(batch_id=batch_id, apply=apply)
+
+
+@shared_task(
+    name="tracker.build_downloads",
+    soft_time_limit=settings.DOWNLOADS_TASK_TIME_LIMIT - 30,
+    time_limit=settings.DOWNLOADS_TASK_TIME_LIMIT,
+)
+def build_downloads() -> str | None:
+    """Every whole data set of the data's current version, then the version marked complete."""
+    return downloads.build()

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 
 import geojson
 import pandas as pd
 import pytest
+from django.core.cache.backends.locmem import LocMemCache
+from django.utils import timezone
 
 from corridors import flagging
 from tests import factories
 from tests.api import api, hxl_dataset, url
+from tracker import tasks
 from tracker.api import downloads
+from tracker.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 SHELTER = (47.123456, 37.567891)
@@ -161,7 +166,10 @@ def test_a_file_is_made_a_chunk_at_a_time(world, monkeypatch):
         return original(view, batch)
 
     monkeypatch.setattr(downloads, "_represent", spy)
-    _response, body = fetch("sites.csv")
+    # The file alone (a request builds every file: the sheet and the layer would read the sites too).
+    out = io.BytesIO()
+    downloads.write("sites.csv", out, now=timezone.now())
+    body = out.getvalue()
     assert len(pd.read_csv(io.BytesIO(body), skiprows=[1])) == 10
     assert seen == [3, 3, 3, 1]
 
@@ -204,3 +212,70 @@ def test_the_files_of_an_old_version_are_deleted_after_a_grace_time(world, setti
     listing()
     assert not old.exists()
     assert len(list(settings.DOWNLOADS_DIR.iterdir())) == 2  # the current version and the one before it
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    """Celery not eager (a broker, a worker somewhere): a build queued is recorded, not run."""
+    celery_app.conf.task_always_eager = False  # put back by tests/conftest.py's _tasks_run_eagerly
+    monkeypatch.setattr(downloads, "cache", LocMemCache(f"downloads-{uuid.uuid4()}", {}))
+    queued = []
+    monkeypatch.setattr(tasks.build_downloads, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+    return queued
+
+
+def every_file(folder):
+    return {path: path.stat().st_mtime_ns for path in folder.rglob("*")}
+
+
+def test_a_request_never_builds_it_serves_the_last_complete_version_and_queues_one_build(world, settings, request):
+    first = listing()  # eager: built in the request, as in the embedded default
+    _response, old_counts = fetch("counts.csv")
+    queued = request.getfixturevalue("no_worker")
+    factories.CivilianCountFactory(site=world, count=150)
+    before = every_file(settings.DOWNLOADS_DIR)
+    assert listing() == first  # at once, the previous version, generated_at saying how old
+    response, body = fetch("counts.csv")
+    assert body == old_counts
+    assert response["ETag"] == f'"{first["counts.csv"]["sha256"]}"'
+    assert len(queued) == 1  # two requests, one build queued (the claim)
+    assert every_file(settings.DOWNLOADS_DIR) == before  # nothing made in a request
+    tasks.build_downloads()  # the worker
+    again = listing()
+    assert again["counts.csv"]["rows"] == 2
+    assert again["counts.csv"]["generated_at"] >= first["counts.csv"]["generated_at"]
+    assert len(queued) == 1  # the current version is complete: nothing more to queue
+
+
+def test_before_any_version_is_made_the_downloads_are_a_503_with_retry_after(world, no_worker, settings):
+    response = api().get(url("download-list"))
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert "first time" in response.json()["detail"]
+    response = api().get(url("download", "counts.csv"), HTTP_ACCEPT_LANGUAGE="uk")
+    assert response.status_code == 503
+    assert "вперше" in response.json()["detail"]
+    assert len(no_worker) == 1
+    assert not list(settings.DOWNLOADS_DIR.rglob("*.csv"))
+    tasks.build_downloads()
+    assert listing()["counts.csv"]["rows"] == 1
+
+
+def test_a_build_held_by_another_builder_is_left_to_it(world, settings):
+    version = downloads.data_version(timezone.now())
+    folder = settings.DOWNLOADS_DIR / version
+    folder.mkdir(parents=True)
+    with downloads._locked(folder) as held:
+        assert held
+        assert downloads.build() is None  # another process (flock is per open file) would return at once too
+        assert not (folder / downloads.COMPLETE).exists()
+    assert downloads.build() == version
+    assert (folder / downloads.COMPLETE).exists()
+
+
+def test_beat_builds_the_downloads_periodically():
+    from django.conf import settings as django_settings
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["downloads-build"]
+    assert entry["task"] == tasks.build_downloads.name
+    assert entry["schedule"] == django_settings.DOWNLOADS_REFRESH_INTERVAL

@@ -4,21 +4,33 @@ the spatial ones also as GeoJSON, and one XLSX workbook with a sheet per list.
 
 What they say is what the public reads from the lists, made by the same viewsets and
 serializers for an anonymous reader: a restricted site's position coarsened, no staff
-account. They are made on demand, streamed from the database in chunks to a file (so
-memory stays flat whatever the row count: bench/exports.py), and kept under the data's
-current version: the next request for the same version is served from that file; any
-write (a new `updated_at`, a row more or less) or a window opening or closing makes a
-new version, made again when it is first asked for. The listing gives each file's size,
-row count, checksum and the instant it was made.
+account. They are made by a Celery task (tracker.tasks.build_downloads, `build` here),
+never by a request: every file of the data's current version (each list's row count and
+latest `updated_at`, the windows started and ended) is streamed from the database in
+chunks to a file in that version's folder (memory stays flat: bench/exports.py), and
+the folder is marked complete last. A request serves the latest complete version; when
+the data has moved past it, the request queues a build (one per version: a claim in the
+cache) and still answers at once from the files it has. Celery beat builds every
+DOWNLOADS_REFRESH_INTERVAL seconds, so the files are ready before anyone asks; with
+Celery eager (the embedded default) the queued build runs inside the request, as before.
+Until a first version is complete, both endpoints answer 503 with Retry-After.
+
+One builder per version at a time: the claim debounces the queueing, and an exclusive
+lock on the version folder's `.lock` file (fcntl) keeps two workers of a host from
+building the same version (the cache fails open: without Redis every request may queue
+a build, and the lock makes the extra ones return at once).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -26,15 +38,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import kombu.exceptions
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import FileResponse
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -47,9 +62,12 @@ from corridors.models import CorridorWindow
 from tracker.api import views as tracker
 from tracker.api.base import ModelSerializer, ReadViewSet
 from tracker.api.renderers import _columns, _lookup, csv_cell
+from tracker.logs import warn_throttled
 
 if TYPE_CHECKING:
     from tracker.api.base import ApiRequest
+
+log = logging.getLogger("tracker.downloads")
 
 # The public lists, in the order of the workbook's sheets: (name, viewset, has a GeoJSON layer).
 RESOURCES: tuple[tuple[str, type[ReadViewSet], bool], ...] = (
@@ -122,21 +140,132 @@ def data_version(now: dt.datetime) -> str:
     return hashlib.sha256(json.dumps(parts, cls=JSONEncoder, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def current(*, now: dt.datetime | None = None) -> list[Download]:
-    """Every download of the current version, each made now if it was not made yet."""
+class NotReady(Exception):
+    """No version of the downloads was ever completed (a fresh deployment): one is being made."""
+
+
+# Written last in a version's folder, when every file of it is there: {"version", "generated_at"}.
+COMPLETE = "complete"
+LOCK = ".lock"
+# How long a request's claim on building a version holds: other requests queue no build
+# for it meanwhile. Beat's periodic build does not look at it (a queued build that was
+# lost is made up for at the next interval).
+BUILD_CLAIM_SECONDS = 600
+# What a client is told to wait when no version is complete yet.
+RETRY_AFTER = 60
+
+
+def latest_complete() -> tuple[str, str] | None:
+    """The latest complete version and its `generated_at`, or None if none was ever completed."""
+    found: list[tuple[str, str]] = []
+    for folder in directory().iterdir():
+        try:
+            marker = json.loads((folder / COMPLETE).read_text())
+        except (OSError, ValueError):
+            continue  # not complete (or deleted meanwhile)
+        found.append((marker["generated_at"], marker["version"]))
+    if not found:
+        return None
+    generated_at, version = max(found)
+    return version, generated_at
+
+
+def served(*, now: dt.datetime | None = None) -> str:
+    """
+    The version a request serves: the latest complete one. If the data's current version
+    differs, a build of it is queued (at most once per version, BUILD_CLAIM_SECONDS): with
+    Celery eager it runs here, and the version served is the current one. NotReady if
+    no version was ever completed.
+    """
     now = now or timezone.now()
     version = data_version(now)
-    return [_ensure(name, version, now) for name in names()]
+    latest = latest_complete()
+    if latest is None or latest[0] != version:
+        request_build(version)
+        latest = latest_complete()
+    if latest is None:
+        raise NotReady
+    return latest[0]
+
+
+def request_build(version: str) -> None:
+    """Queue a build of the current version unless one was queued for `version` lately."""
+    from tracker import tasks
+    from tracker.celery import app
+
+    eager = app.conf.task_always_eager
+    # Eager, the build runs here and its lock guards it: no claim (it would outlive the folder in a test).
+    if not eager and not cache.add(f"downloads:build:{version}", 1, timeout=BUILD_CLAIM_SECONDS):
+        return
+    try:
+        tasks.build_downloads.delay()
+    except Exception as exc:  # a broker that cannot be reached: serve what there is; beat builds later
+        if eager and not isinstance(exc, kombu.exceptions.OperationalError):
+            raise
+        cache.delete(f"downloads:build:{version}")
+        warn_throttled(
+            log,
+            "broker_unavailable",
+            "event=broker_unavailable task=tracker.build_downloads error=%s: %s: the downloads served are older",
+            type(exc).__name__,
+            exc,
+        )
+
+
+def build(*, now: dt.datetime | None = None) -> str | None:
+    """
+    Make every file of the data's current version and mark the version complete (the
+    task tracker.build_downloads). The version's name, or None if another builder holds it.
+    """
+    now = now or timezone.now()
+    version = data_version(now)
+    folder = directory() / version
+    if (folder / COMPLETE).exists():
+        return version
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder) as held:
+        if not held:
+            return None
+        if not (folder / COMPLETE).exists():
+            for name in names():
+                _ensure(name, version, now)
+            _write_atomically(folder / COMPLETE, json.dumps({"version": version, "generated_at": _instant(now)}))
+            log.info("event=downloads_built version=%s", version)
+    forget_old_versions(keep=version)
+    return version
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[bool]:
+    """An exclusive lock on the folder's LOCK file, not waited for: whether it was got."""
+    with open(folder / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current(*, now: dt.datetime | None = None) -> list[Download]:
+    """Every download of the version served (`served`)."""
+    version = served(now=now)
+    return [_entry(version, name) for name in names()]
 
 
 def path_of(name: str, *, now: dt.datetime | None = None) -> tuple[Path, Download]:
-    """The file of one download of the current version (made now if need be), and its entry."""
+    """The file of one download of the version served, and its entry."""
     if name not in names():
         raise KeyError(name)
-    now = now or timezone.now()
-    version = data_version(now)
-    entry = _ensure(name, version, now)
-    return directory() / version / name, entry
+    version = served(now=now)
+    return directory() / version / name, _entry(version, name)
+
+
+def _entry(version: str, name: str) -> Download:
+    return Download(**json.loads((directory() / version / f"{name}.json").read_text()))
 
 
 # How long the files of a version the data has moved past are kept: a download of them
@@ -146,26 +275,40 @@ OLD_VERSION_GRACE = dt.timedelta(minutes=10)
 
 
 def forget_old_versions(*, keep: str) -> None:
-    """Delete the folders of other versions last written more than OLD_VERSION_GRACE ago."""
+    """
+    Delete the folders of other versions last written more than OLD_VERSION_GRACE ago
+    (after `keep` is complete: the latest complete version is never deleted), but not
+    one that a builder holds.
+    """
     import shutil
     import time
 
     limit = time.time() - OLD_VERSION_GRACE.total_seconds()
     for folder in directory().iterdir():
         if folder.is_dir() and folder.name != keep and folder.stat().st_mtime < limit:
-            shutil.rmtree(folder, ignore_errors=True)
+            with _locked(folder) as held:
+                if held:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _instant(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(temporary, path)
 
 
 def _ensure(name: str, version: str, now: dt.datetime) -> Download:
+    """One file of the version, made unless a build of it interrupted before made it."""
     folder = directory() / version
     meta = folder / f"{name}.json"
     if meta.exists():
         return Download(**json.loads(meta.read_text()))
-    if not folder.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        forget_old_versions(keep=version)
-    # Written aside and renamed into place: a reader never sees half a file, and two
-    # requests that make the same file at once both leave a whole one.
+    # Written aside and renamed into place: a reader never sees half a file.
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
     with os.fdopen(handle, "wb") as out:
         rows = write(name, out, now=now)
@@ -179,14 +322,11 @@ def _ensure(name: str, version: str, now: dt.datetime) -> Download:
         media_type=MEDIA_TYPES[name.rsplit(".", 1)[1]],
         size=os.path.getsize(temporary),
         rows=rows,
-        generated_at=now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        generated_at=_instant(now),
         sha256=digest.hexdigest(),
     )
     os.replace(temporary, folder / name)
-    meta_handle, meta_temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.json.")
-    with os.fdopen(meta_handle, "w") as out_meta:
-        json.dump(asdict(entry), out_meta)
-    os.replace(meta_temporary, meta)
+    _write_atomically(meta, json.dumps(asdict(entry)))
     return entry
 
 
@@ -409,6 +549,21 @@ class DownloadSerializer(serializers.Serializer):
     sha256 = serializers.CharField(help_text="The SHA-256 of the file, in hex.")
 
 
+class NotYetMade(exceptions.APIException):
+    """No version of the downloads is complete yet (a fresh deployment): a build is queued."""
+
+    status_code = 503
+    default_detail = _("The downloads are being made for the first time: try again in a minute or two.")
+    default_code = "downloads_not_ready"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = RETRY_AFTER  # DRF's handler turns it into Retry-After
+
+
+NOT_READY_RESPONSE = {503: OpenApiResponse(description="No version was made yet; a build is queued: see Retry-After.")}
+
+
 class DownloadListView(APIView):
     """
     Every public list in full: CSV with HXL (`?hxl=0` is for the lists; these keep
@@ -420,10 +575,14 @@ class DownloadListView(APIView):
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
-        responses={200: DownloadSerializer(many=True)}, summary="The whole data sets, with size, rows and checksum"
+        responses={200: DownloadSerializer(many=True), **NOT_READY_RESPONSE},
+        summary="The whole data sets, with size, rows and checksum",
     )
     def get(self, request: Request) -> Response:
-        entries = current()
+        try:
+            entries = current()
+        except NotReady:
+            raise NotYetMade from None
         data = [
             {**asdict(entry), "url": request.build_absolute_uri(reverse("api:download", args=[entry.name]))}
             for entry in entries
@@ -437,7 +596,7 @@ class DownloadView(APIView):
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **NOT_READY_RESPONSE},
         summary="One whole data set, as a file",
     )
     def get(self, request: Request, name: str) -> Any:
@@ -445,6 +604,8 @@ class DownloadView(APIView):
             path, entry = path_of(name)
         except KeyError:
             raise exceptions.NotFound from None
+        except NotReady:
+            raise NotYetMade from None
         etag = f'"{entry.sha256}"'
         if etag in [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]:
             return Response(status=304, headers={"ETag": etag})
