@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.utils import translation
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -113,6 +114,18 @@ def _fresh_page_cache(monkeypatch):
     monkeypatch.setattr(pagecache, "local", pagecache.Local())
     # The parts of pages kept by content (tracker/templatetags/fragments.py): each test renders its own.
     caches["fragments"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """
+    A request through the test client activates its page's language in this thread and
+    leaves it active (Django's LocaleMiddleware): a test that ends on a /uk/ page would
+    make the next test's messages Ukrainian. Each test starts in the default language.
+    """
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
