@@ -54,6 +54,7 @@ from common import copy_rows, log, reset_database  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from corridors.models import Corridor, CorridorWindow, Flag  # noqa: E402
+from tests.conflict_data import ACLED_COLUMNS  # noqa: E402
 from tracker.imports import services as imports  # noqa: E402
 from tracker.models import (  # noqa: E402
     HostilityReport,
@@ -68,39 +69,6 @@ from tracker.models import (  # noqa: E402
 UTC = dt.UTC
 SITES = 500
 WINDOWS = 1000
-ACLED_COLUMNS = [
-    "event_id_cnty",
-    "event_date",
-    "year",
-    "time_precision",
-    "disorder_type",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "inter1",
-    "actor2",
-    "assoc_actor_2",
-    "inter2",
-    "interaction",
-    "civilian_targeting",
-    "iso",
-    "region",
-    "country",
-    "admin1",
-    "admin2",
-    "admin3",
-    "location",
-    "latitude",
-    "longitude",
-    "geo_precision",
-    "source",
-    "source_scale",
-    "notes",
-    "fatalities",
-    "tags",
-    "timestamp",
-]
 
 
 def peak_kib() -> int:

@@ -17,6 +17,7 @@ from django.urls import reverse
 from corridors.models import Flag
 from tests import factories
 from tests.api import api
+from tests.conflict_data import ACLED_COLUMNS
 from tests.tracker.test_imports import URL, batch_of, upload
 from tracker.models import HostilityReport, SiteAlias, Source
 
@@ -24,39 +25,6 @@ pytestmark = pytest.mark.django_db
 UTC = dt.UTC
 NOW = dt.datetime(2022, 5, 20, 9, 0, tzinfo=UTC)
 
-ACLED_COLUMNS = [
-    "event_id_cnty",
-    "event_date",
-    "year",
-    "time_precision",
-    "disorder_type",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "inter1",
-    "actor2",
-    "assoc_actor_2",
-    "inter2",
-    "interaction",
-    "civilian_targeting",
-    "iso",
-    "region",
-    "country",
-    "admin1",
-    "admin2",
-    "admin3",
-    "location",
-    "latitude",
-    "longitude",
-    "geo_precision",
-    "source",
-    "source_scale",
-    "notes",
-    "fatalities",
-    "tags",
-    "timestamp",
-]
 UCDP_COLUMNS = [
     "id",
     "relid",
