@@ -21,9 +21,8 @@ from tracker import permissions, services
 @dataclass(frozen=True)
 class Resource:
     name: str
-    model: type[models.Model]
-    serializer: type[serializers.ModelSerializer]
-    hxl_tags: Mapping[str, str]
+    # The API's viewset of the list: its serializer, model and hashtags are the import's.
+    viewset: Any
     save: Callable[[Any, Any], Any]
     delete: Callable[[Any, Any], None]
     # The fields that find the object a row without an `id` is about, so that importing
@@ -31,6 +30,18 @@ class Resource:
     # those of the importer's organisation.
     natural_key: tuple[str, ...]
     may_import: Callable[[Any], bool]
+
+    @property
+    def serializer(self) -> type[serializers.ModelSerializer]:
+        return self.viewset.serializer_class
+
+    @property
+    def model(self) -> type[models.Model]:
+        return self.serializer.Meta.model
+
+    @property
+    def hxl_tags(self) -> Mapping[str, str]:
+        return self.viewset.hxl_tags
 
     @property
     def is_figure(self) -> bool:
@@ -56,9 +67,7 @@ def resources() -> dict[str, Resource]:
         for resource in (
             Resource(
                 name="counts",
-                model=tracker_views.CivilianCountViewSet.serializer_class.Meta.model,
-                serializer=tracker_views.CivilianCountViewSet.serializer_class,
-                hxl_tags=tracker_views.CivilianCountViewSet.hxl_tags,
+                viewset=tracker_views.CivilianCountViewSet,
                 save=_figure_save,
                 delete=_figure_delete,
                 natural_key=("site", "as_of", "source"),
@@ -66,9 +75,7 @@ def resources() -> dict[str, Resource]:
             ),
             Resource(
                 name="hostilities",
-                model=tracker_views.HostilityReportViewSet.serializer_class.Meta.model,
-                serializer=tracker_views.HostilityReportViewSet.serializer_class,
-                hxl_tags=tracker_views.HostilityReportViewSet.hxl_tags,
+                viewset=tracker_views.HostilityReportViewSet,
                 save=lambda report, user: services.hostility_report_save(report=report, user=user),
                 delete=lambda report, user: services.hostility_report_delete(report=report, user=user),
                 natural_key=("site", "kind", "started_at", "source"),
@@ -76,9 +83,7 @@ def resources() -> dict[str, Resource]:
             ),
             Resource(
                 name="departures",
-                model=corridor_views.DepartureViewSet.serializer_class.Meta.model,
-                serializer=corridor_views.DepartureViewSet.serializer_class,
-                hxl_tags=corridor_views.DepartureViewSet.hxl_tags,
+                viewset=corridor_views.DepartureViewSet,
                 save=_figure_save,
                 delete=_figure_delete,
                 natural_key=("origin", "departed_at", "source"),
@@ -86,9 +91,7 @@ def resources() -> dict[str, Resource]:
             ),
             Resource(
                 name="arrivals",
-                model=corridor_views.ArrivalViewSet.serializer_class.Meta.model,
-                serializer=corridor_views.ArrivalViewSet.serializer_class,
-                hxl_tags=corridor_views.ArrivalViewSet.hxl_tags,
+                viewset=corridor_views.ArrivalViewSet,
                 save=_figure_save,
                 delete=_figure_delete,
                 natural_key=("origin", "destination", "arrived_at", "source"),
@@ -96,9 +99,7 @@ def resources() -> dict[str, Resource]:
             ),
             Resource(
                 name="sites",
-                model=tracker_views.SiteViewSet.serializer_class.Meta.model,
-                serializer=tracker_views.SiteViewSet.serializer_class,
-                hxl_tags=tracker_views.SiteViewSet.hxl_tags,
+                viewset=tracker_views.SiteViewSet,
                 save=lambda site, user: services.site_save(site=site, user=user),
                 delete=lambda site, user: services.site_delete(site=site, user=user),
                 natural_key=("name", "parent"),
@@ -106,9 +107,7 @@ def resources() -> dict[str, Resource]:
             ),
             Resource(
                 name="sources",
-                model=tracker_views.SourceViewSet.serializer_class.Meta.model,
-                serializer=tracker_views.SourceViewSet.serializer_class,
-                hxl_tags=tracker_views.SourceViewSet.hxl_tags,
+                viewset=tracker_views.SourceViewSet,
                 save=lambda source, user: services.source_save(source=source, user=user),
                 delete=lambda source, user: services.source_delete(source=source, user=user),
                 natural_key=("name",),
